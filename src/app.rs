@@ -1,0 +1,196 @@
+//! The application as a value: `App::build(config)` wires the parts, `app.serve(listener,
+//! shutdown)` runs them until `shutdown`. Tests, `bench` and the binary all use it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServeConfig;
+use crate::http::state::{AppState, Health, Settings};
+use crate::keyring::Keyring;
+use crate::log::EventLog;
+use crate::log::appender::Appender;
+use crate::log::broadcast::HeadBroadcast;
+use crate::log::wakeups::Wakeups;
+use crate::store::postgres::PgStore;
+use crate::store::{Notice, Store};
+use crate::tenant::{KeyHash, KeySecret};
+
+pub struct App {
+    state: AppState,
+    body_limit: usize,
+    /// Cancelled when shutdown begins: held long-polls answer at once.
+    stopping: CancellationToken,
+    /// Cancelled once every append has committed: the last heads are broadcast, then the
+    /// listener and broadcaster stop.
+    background_stop: CancellationToken,
+    writers: TaskTracker,
+    background: TaskTracker,
+    store: Arc<PgStore>,
+    generated_admin_token: Option<String>,
+}
+
+impl App {
+    pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
+        let url = config.database.require()?;
+        let store = Arc::new(
+            PgStore::connect(url, config.db_pool)
+                .await
+                .context("connecting to PostgreSQL")?,
+        );
+        store.migrate().await.context("migrating the database")?;
+        let dyn_store: Arc<dyn Store> = store.clone();
+
+        let wakeups = Arc::new(Wakeups::default());
+        let broadcast = Arc::new(HeadBroadcast::default());
+        let writers = TaskTracker::new();
+        let background = TaskTracker::new();
+        let stopping = CancellationToken::new();
+        let background_stop = CancellationToken::new();
+
+        let appender = {
+            let wakeups = Arc::clone(&wakeups);
+            let broadcast = Arc::clone(&broadcast);
+            let on_commit = Arc::new(move |heads: &[_]| {
+                for &(identity, head) in heads {
+                    wakeups.publish(identity, head);
+                }
+                broadcast.enqueue(heads);
+            });
+            Appender::start(
+                Arc::clone(&dyn_store),
+                on_commit,
+                config.append_writers,
+                &writers,
+            )
+        };
+        background
+            .spawn(Arc::clone(&broadcast).run(Arc::clone(&dyn_store), background_stop.clone()));
+
+        let keyring = Arc::new(Keyring::new(Arc::clone(&dyn_store)));
+        let health = Arc::new(Health::default());
+        let sink = {
+            let (wakeups, keyring, health) = (
+                Arc::clone(&wakeups),
+                Arc::clone(&keyring),
+                Arc::clone(&health),
+            );
+            Arc::new(move |notice: Notice| match notice {
+                Notice::Appended(heads) => {
+                    for (identity, head) in heads {
+                        wakeups.publish(identity, head);
+                    }
+                }
+                Notice::KeyRevoked(id) => keyring.forget(id),
+                Notice::Listening => {
+                    health.set_listening(true);
+                    wakeups.wake_all();
+                    keyring.forget_all();
+                }
+                Notice::Lost => health.set_listening(false),
+            })
+        };
+        {
+            let (store, stop) = (Arc::clone(&dyn_store), background_stop.clone());
+            background.spawn(async move { store.listen(sink, stop).await });
+        }
+
+        let (admin_token, generated_admin_token) = match config.admin_token {
+            Some(token) => (KeyHash::of(&token), None),
+            None => {
+                let token = KeySecret::generate().expose().replacen("shk_", "sha_", 1);
+                (KeyHash::of(&token), Some(token))
+            }
+        };
+        let log = Arc::new(EventLog::new(
+            Arc::clone(&dyn_store),
+            appender,
+            wakeups,
+            stopping.clone(),
+        ));
+        let state = AppState {
+            log,
+            keyring,
+            store: dyn_store,
+            settings: Arc::new(Settings {
+                admin_token,
+                max_wait: config.max_wait,
+            }),
+            health,
+        };
+        Ok(App {
+            state,
+            body_limit: config.body_limit,
+            stopping,
+            background_stop,
+            writers,
+            background,
+            store,
+            generated_admin_token,
+        })
+    }
+
+    /// The admin token this app made up, when none was configured.
+    pub fn generated_admin_token(&self) -> Option<&str> {
+        self.generated_admin_token.as_deref()
+    }
+
+    /// Held long-polls (waiting for an append), as the count changes.
+    pub fn held_long_polls(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.state.log.wakeups().holding()
+    }
+
+    /// The app's health, to await its wake-up listener.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.state.health)
+    }
+
+    /// Serves until `shutdown`, then: stops accepting, answers held long-polls at once,
+    /// lets requests in flight finish (bounded), commits every queued append, broadcasts
+    /// the last heads, and closes the pool.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let App {
+            state,
+            body_limit,
+            stopping,
+            background_stop,
+            writers,
+            background,
+            store,
+            ..
+        } = self;
+        let router = crate::http::router(state, body_limit);
+        let begin_stopping = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.cancelled().await;
+                stopping.cancel();
+            }
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(begin_stopping);
+        let drain_deadline = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(crate::http::DRAIN_TIMEOUT).await;
+        };
+        tokio::select! {
+            served = server => served.context("serving HTTP")?,
+            _ = drain_deadline => tracing::warn!("requests still in flight after the drain timeout; closing"),
+        }
+        // The router (and with it the last handle on the appender) is gone: the writers
+        // commit what is queued and exit.
+        writers.close();
+        writers.wait().await;
+        background_stop.cancel();
+        background.close();
+        background.wait().await;
+        store.close().await;
+        Ok(())
+    }
+}

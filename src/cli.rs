@@ -1,0 +1,47 @@
+//! The command line: `seqhook [serve] | migrate | tenants create | bench`.
+
+use clap::{Parser, Subcommand};
+
+use crate::bench::BenchArgs;
+use crate::config::{DatabaseArgs, ServeConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seqhook",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// With no subcommand, seqhook serves.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeConfig),
+    /// Apply the embedded database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Manage tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Drive a running server and report throughput and latency.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// Create a tenant and print its first API key (shown only once).
+    Create {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}

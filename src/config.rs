@@ -1,0 +1,85 @@
+//! Configuration, from flags or the environment (flags win).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL, `postgres://user@host:port/db`.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub fn require(&self) -> anyhow::Result<&str> {
+        let url = self.url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL is not set: point it at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/seqhook")
+        })?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or postgresql://");
+        }
+        Ok(url)
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to serve the API on.
+    #[arg(long, env = "SEQHOOK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Bearer token for `/v1/admin/*`; generated and printed at start when unset.
+    #[arg(long, env = "SEQHOOK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Longest long-poll `wait` a client may ask for.
+    #[arg(long, env = "SEQHOOK_MAX_WAIT", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub max_wait: Duration,
+
+    /// Largest request body accepted (larger answers 413).
+    #[arg(long, env = "SEQHOOK_BODY_LIMIT", default_value = "1MiB", value_parser = parse_size)]
+    pub body_limit: usize,
+
+    /// Database connections in the pool (the wake-up listener has one more of its own).
+    #[arg(long, env = "SEQHOOK_DB_POOL", default_value_t = 16)]
+    pub db_pool: u32,
+
+    /// Writer tasks committing appends; each commits a group of requests at a time.
+    #[arg(long, env = "SEQHOOK_APPEND_WRITERS", default_value_t = 4)]
+    pub append_writers: usize,
+}
+
+fn parse_size(raw: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = raw.parse()?;
+    usize::try_from(size.as_u64()).map_err(|_| "size too large".to_owned())
+}
+
+impl ServeConfig {
+    /// A configuration for tests and tools: everything default but the database.
+    pub fn for_database(url: &str) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let mut config = Wrapper::parse_from(["seqhook"]).config;
+        config.database.url = Some(url.to_owned());
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The API's one error type and its one mapping to HTTP: every failure answers
+//! `{"error": {"code", "message", "details"}}`. 5xx bodies say nothing of the cause, which
+//! is logged once, here.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::log::LogError;
+use crate::store::StoreError;
+use crate::tenant::Scope;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed; `code` says how.
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    Unauthenticated,
+    MissingScope(Scope),
+    /// 404, also for other tenants' and other identities' resources: no enumeration.
+    NotFound(&'static str),
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    BodyTooLarge,
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    Unavailable(StoreError),
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details) = match self {
+            ApiError::BadRequest {
+                code,
+                message,
+                details,
+            } => (StatusCode::BAD_REQUEST, code, message, details),
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid `Authorization: Bearer <key>` header is required".into(),
+                json!({}),
+            ),
+            ApiError::MissingScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "missing_scope",
+                format!("this key lacks the `{}` scope", scope.as_str()),
+                json!({ "scope": scope.as_str() }),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+                json!({}),
+            ),
+            ApiError::Conflict {
+                code,
+                message,
+                details,
+            } => (StatusCode::CONFLICT, code, message, details),
+            ApiError::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is over the size limit".into(),
+                json!({}),
+            ),
+            ApiError::Unprocessable {
+                code,
+                message,
+                details,
+            } => (StatusCode::UNPROCESSABLE_ENTITY, code, message, details),
+            ApiError::Unavailable(error) => {
+                tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service cannot reach its database; retry shortly".into(),
+                    json!({}),
+                )
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side".into(),
+                    json!({}),
+                )
+            }
+        };
+        let body = json!({ "error": { "code": code, "message": message, "details": details } });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiError::Unavailable(error),
+            StoreError::DuplicateEventId => ApiError::Conflict {
+                code: "event_id_conflict",
+                message: "an event with this id is being appended concurrently; retry".into(),
+                details: json!({}),
+            },
+            StoreError::Database(source) => ApiError::Internal(format!("{source:?}")),
+        }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(error: LogError) -> Self {
+        let message = error.to_string();
+        match error {
+            LogError::UnknownIdentity => ApiError::NotFound("identity"),
+            LogError::UnknownEventType {
+                pointer,
+                event_type,
+            } => ApiError::Unprocessable {
+                code: "unknown_event_type",
+                message,
+                details: json!({ "pointer": pointer, "type": event_type }),
+            },
+            LogError::SchemaViolations(violations) => ApiError::Unprocessable {
+                code: "schema_violation",
+                message,
+                details: json!({ "pointer": violations[0].pointer, "errors": violations }),
+            },
+            LogError::EventIdConflict { id } => ApiError::Conflict {
+                code: "event_id_conflict",
+                message,
+                details: json!({ "id": id }),
+            },
+            LogError::SinceBeyondHead { head } => ApiError::BadRequest {
+                code: "since_beyond_head",
+                message,
+                details: json!({ "head": head }),
+            },
+            LogError::Store(error) => error.into(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Extractors that answer bad input in the API's own error format: a JSON body with no
+//! unknown fields, query strings, identity handles in paths, and the caller's key.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::log::identity::IdentityHandle;
+use crate::tenant::{ApiKey, KeyHash, Scope};
+
+/// A JSON body. Malformed JSON, wrong types and unknown fields (the body types deny them)
+/// are 400; a body over the limit is 413.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// A body that may be empty: `PUT` of a resource that takes no fields.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        parse_json(&bytes).map(|value| OptionalJson(Some(value)))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::BodyTooLarge
+    } else {
+        ApiError::bad_request("invalid_body", rejection.body_text())
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        let code = if error.is_syntax() || error.is_eof() {
+            "invalid_json"
+        } else {
+            "invalid_body"
+        };
+        ApiError::bad_request(code, error.to_string())
+    })
+}
+
+/// Query parameters; anything that does not parse (a negative `since`, a `limit` past
+/// `u32`) is 400.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request("invalid_query", rejection.body_text())
+            })
+    }
+}
+
+/// The `{handle}` of an identity route, already validated. Percent-decoding happens first,
+/// so `..%2Fx` is refused like `../x`.
+pub struct Handle(pub IdentityHandle);
+
+impl<S: Send + Sync> FromRequestParts<S> for Handle {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection: PathRejection| {
+                ApiError::bad_request("invalid_handle", rejection.body_text())
+            })?;
+        IdentityHandle::parse(&raw)
+            .map(Handle)
+            .map_err(|error| ApiError::bad_request("invalid_handle", error.to_string()))
+    }
+}
+
+/// The caller's live API key.
+pub struct Auth(pub ApiKey);
+
+impl Auth {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::MissingScope(scope))
+        }
+    }
+
+    /// Scope check plus identity binding: a key bound to another identity sees a 404,
+    /// exactly as if the identity did not exist.
+    pub fn require_identity(&self, scope: Scope, handle: &IdentityHandle) -> Result<(), ApiError> {
+        if !self.0.reaches(handle) {
+            return Err(ApiError::NotFound("identity"));
+        }
+        self.require(scope)
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        match state.keyring.authenticate(presented).await? {
+            Some(key) => Ok(Auth(key)),
+            None => Err(ApiError::Unauthenticated),
+        }
+    }
+}
+
+/// The operator, holding `SEQHOOK_ADMIN_TOKEN`.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        if state.settings.admin_token.matches(&KeyHash::of(presented)) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::Unauthenticated)
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}

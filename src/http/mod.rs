@@ -1,0 +1,76 @@
+//! THE API: extract, call one service, map the result. No SQL here.
+
+mod api_keys;
+mod error;
+mod event_types;
+pub mod events;
+mod extract;
+mod identities;
+mod list;
+mod ops;
+pub mod state;
+mod tenants;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post, put};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole route table and its layers.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let api = Router::new()
+        .route("/v1/admin/tenants", post(tenants::create))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/v1/identities", get(identities::list))
+        .route(
+            "/v1/identities/{handle}",
+            put(identities::create).get(identities::show),
+        )
+        .route(
+            "/v1/identities/{handle}/events",
+            post(events::append).get(events::pull),
+        )
+        .route("/v1/event-types", get(event_types::list))
+        .route(
+            "/v1/event-types/{type}",
+            put(event_types::define).get(event_types::show),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .with_state(state);
+    api.layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get(REQUEST_ID).and_then(|id| id.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+}
+
+/// Request ids are `req_` + ULID; a client's own `x-request-id` is kept as it is.
+#[derive(Clone, Copy)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!("req_{}", ulid::Ulid::new());
+        Some(RequestId::new(id.parse().expect("an ascii header value")))
+    }
+}
+
+/// How long shutdown waits for requests in flight once held long-polls have answered.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,57 @@
+//! What every handler can reach: cheap `Clone` handles, no globals, so several apps can
+//! run side by side in one test process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::keyring::Keyring;
+use crate::log::EventLog;
+use crate::store::Store;
+use crate::tenant::KeyHash;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub log: Arc<EventLog>,
+    pub keyring: Arc<Keyring>,
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub health: Arc<Health>,
+}
+
+pub struct Settings {
+    pub admin_token: KeyHash,
+    pub max_wait: Duration,
+}
+
+/// What `/readyz` reports beyond a database round trip.
+pub struct Health {
+    listening: watch::Sender<bool>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            listening: watch::channel(false).0,
+        }
+    }
+}
+
+impl Health {
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.send_replace(listening);
+    }
+
+    pub fn listening(&self) -> bool {
+        *self.listening.borrow()
+    }
+
+    /// Resolves once the wake-up listener is connected: from then on, appends made by
+    /// other processes wake this one's waiters.
+    pub async fn wait_listening(&self) {
+        let mut listening = self.listening.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = listening.wait_for(|listening| *listening).await;
+    }
+}

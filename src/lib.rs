@@ -1,0 +1,28 @@
+//! seqhook: a multi-tenant event log served over HTTP.
+//!
+//! Four parts, and wiring around them. One event's path through the tree:
+//!
+//! `http/events.rs` (extract, check scope) → [`log`] (types, schemas, idempotency) →
+//! `log/appender.rs` (group commit) → [`store`] (one transaction: the identity's counter
+//! bump and the event rows) → after commit, `log/wakeups.rs` wakes this process's
+//! long-polls and `log/broadcast.rs` tells other processes through `NOTIFY`.
+//!
+//! - [`log`]: the event log's rules; no HTTP, no SQL.
+//! - [`store`]: persistence; the only module with SQL.
+//! - [`http`]: the API; thin handlers over `log` and `store`.
+//! - [`bench`]: `seqhook bench`, the load tool.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod cli_tenants;
+pub mod config;
+pub mod http;
+pub mod id;
+pub mod keyring;
+pub mod log;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+pub mod timestamp;

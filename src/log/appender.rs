@@ -1,0 +1,157 @@
+//! Group commit for appends. Concurrent requests are queued to a few writers, sharded by
+//! identity; each writer commits whatever has queued up while its previous commit ran, in
+//! one transaction. Under load that turns N commits into one, and it is what lets 64
+//! clients appending to ONE identity beat the one-lock-per-transaction limit: their events
+//! share a single counter bump instead of queueing on the row lock one by one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+use super::cursor::Seq;
+use super::event::{NewEvent, StoredEvent};
+use super::identity::IdentityKey;
+use crate::store::{AppendRequest, Store, StoreError, StoreResult};
+
+/// Caps one group's statement; a single request (≤ 1,000 events) always fits.
+const MAX_GROUP_EVENTS: usize = 5_000;
+const QUEUE_PER_WRITER: usize = 1_024;
+
+/// Called with every identity's new head right after a commit.
+pub type OnCommit = Arc<dyn Fn(&[(IdentityKey, Seq)]) + Send + Sync>;
+
+struct Job {
+    identity: IdentityKey,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<StoreResult<Vec<StoredEvent>>>,
+}
+
+pub struct Appender {
+    writers: Vec<mpsc::Sender<Job>>,
+}
+
+impl Appender {
+    /// Starts `writers` writer tasks. They run until the `Appender` is dropped, after
+    /// committing everything already queued.
+    pub fn start(
+        store: Arc<dyn Store>,
+        on_commit: OnCommit,
+        writers: usize,
+        tracker: &TaskTracker,
+    ) -> Self {
+        let writers = (0..writers.max(1))
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(QUEUE_PER_WRITER);
+                tracker.spawn(write_loop(
+                    Arc::clone(&store),
+                    receiver,
+                    Arc::clone(&on_commit),
+                ));
+                sender
+            })
+            .collect();
+        Self { writers }
+    }
+
+    /// Appends `events` to one identity, atomically, and answers once they are committed.
+    pub async fn append(
+        &self,
+        identity: IdentityKey,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        // One identity always goes to the same writer: its appends never race each other
+        // for the row lock, and they batch together.
+        let writer = &self.writers[identity.0.rem_euclid(self.writers.len() as i64) as usize];
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(Job {
+                identity,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn write_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, on_commit: OnCommit) {
+    let mut group = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut events = first.events.len();
+        group.push(first);
+        while events < MAX_GROUP_EVENTS {
+            match queue.try_recv() {
+                Ok(job) => {
+                    events += job.events.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(store.as_ref(), &mut group, &on_commit).await;
+    }
+}
+
+async fn commit(store: &dyn Store, group: &mut Vec<Job>, on_commit: &OnCommit) {
+    let requests: Vec<AppendRequest<'_>> = group
+        .iter()
+        .map(|job| AppendRequest {
+            identity: job.identity,
+            events: &job.events,
+        })
+        .collect();
+    match store.append_events(&requests).await {
+        Ok(appended) => {
+            drop(requests);
+            on_commit(&heads(group.iter().map(|job| job.identity).zip(&appended)));
+            for (job, events) in group.drain(..).zip(appended) {
+                let _ = job.reply.send(Ok(events));
+            }
+        }
+        Err(error) if group.len() > 1 => {
+            drop(requests);
+            // One request's failure (say, an id another request took a moment ago) must not
+            // fail its neighbours: commit each alone, so only the culprit gets the error.
+            tracing::debug!(%error, jobs = group.len(), "group append failed; retrying one by one");
+            for job in group.drain(..) {
+                let request = [AppendRequest {
+                    identity: job.identity,
+                    events: &job.events,
+                }];
+                let result = store
+                    .append_events(&request)
+                    .await
+                    .map(|mut appended| appended.remove(0));
+                if let Ok(events) = &result {
+                    on_commit(&heads([(job.identity, events)]));
+                }
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(error) => {
+            drop(requests);
+            if let Some(job) = group.pop() {
+                let _ = job.reply.send(Err(error));
+            }
+        }
+    }
+}
+
+/// The new head of every identity in a committed group.
+fn heads<'a>(
+    appended: impl IntoIterator<Item = (IdentityKey, &'a Vec<StoredEvent>)>,
+) -> Vec<(IdentityKey, Seq)> {
+    let mut heads: HashMap<IdentityKey, Seq> = HashMap::new();
+    for (identity, events) in appended {
+        if let Some(last) = events.last() {
+            let head = heads.entry(identity).or_default();
+            *head = (*head).max(last.seq);
+        }
+    }
+    heads.into_iter().collect()
+}

@@ -1,0 +1,297 @@
+//! THE EVENT LOG: the rules of appending and reading, with no HTTP and no SQL.
+//!
+//! An append is validated here (types, schemas, idempotent ids), committed by the
+//! `appender` in a group transaction, then announced: `wakeups` for this process's waiters
+//! and `broadcast` for other processes. A pull arms a waiter before it reads, so it cannot
+//! miss an append that commits after its read.
+
+pub mod appender;
+pub mod broadcast;
+pub mod catalog;
+pub mod cursor;
+pub mod event;
+pub mod identity;
+pub mod wakeups;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::id::{EventId, TenantId};
+use crate::store::{ReadRequest, Store, StoreError};
+use appender::Appender;
+use catalog::Catalog;
+use cursor::{Page, Seq};
+use event::{EventType, NewEvent, SchemaViolation, StoredEvent};
+use identity::{IdentityHandle, IdentityKey};
+use wakeups::Wakeups;
+
+/// How far past `since` a `types`-filtered read may look for matches before it answers
+/// with what it found and a cursor past the non-matching rest.
+const FILTERED_SCAN_WINDOW: i64 = 10_000;
+/// Identities are never deleted, so a resolved handle stays valid; the cap only bounds memory.
+const IDENTITY_CACHE_CAP: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("no such identity")]
+    UnknownIdentity,
+    #[error("unknown event type `{event_type}`")]
+    UnknownEventType { pointer: String, event_type: String },
+    #[error("event data does not match its schema at {}", .0[0].pointer)]
+    SchemaViolations(Vec<SchemaViolation>),
+    #[error("event id {id} is already used by a different event")]
+    EventIdConflict { id: EventId },
+    #[error("`since` is past the identity's head ({})", head.0)]
+    SinceBeyondHead { head: Seq },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event as a client sent it, before it is checked.
+pub struct EventDraft {
+    pub id: Option<EventId>,
+    pub event_type: String,
+    pub data: Value,
+}
+
+pub struct Appended {
+    pub events: Vec<StoredEvent>,
+    /// False when every event was already in the log (an idempotent re-send).
+    pub created: bool,
+}
+
+pub struct PullRequest {
+    pub since: Seq,
+    pub limit: u32,
+    pub types: Option<Vec<EventType>>,
+    pub wait: Duration,
+}
+
+pub struct EventLog {
+    store: Arc<dyn Store>,
+    appender: Appender,
+    wakeups: Arc<Wakeups>,
+    catalog: Catalog,
+    identities: Mutex<HashMap<(TenantId, IdentityHandle), IdentityKey>>,
+    shutdown: CancellationToken,
+}
+
+impl EventLog {
+    pub fn new(
+        store: Arc<dyn Store>,
+        appender: Appender,
+        wakeups: Arc<Wakeups>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            catalog: Catalog::new(Arc::clone(&store)),
+            store,
+            appender,
+            wakeups,
+            identities: Mutex::default(),
+            shutdown,
+        }
+    }
+
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Resolves a handle to the store's key; unknown handles are `UnknownIdentity`.
+    pub async fn resolve(
+        &self,
+        tenant: TenantId,
+        handle: &IdentityHandle,
+    ) -> Result<IdentityKey, LogError> {
+        let cache_key = (tenant, handle.clone());
+        if let Some(key) = self
+            .identities
+            .lock()
+            .expect("identity cache lock")
+            .get(&cache_key)
+        {
+            return Ok(*key);
+        }
+        let identity = self
+            .store
+            .find_identity(tenant, handle)
+            .await?
+            .ok_or(LogError::UnknownIdentity)?;
+        let mut cache = self.identities.lock().expect("identity cache lock");
+        if cache.len() >= IDENTITY_CACHE_CAP {
+            cache.clear();
+        }
+        cache.insert(cache_key, identity.key);
+        Ok(identity.key)
+    }
+
+    /// Checks each draft's type and data; `at` gives each draft's JSON pointer in the
+    /// request body, so errors name fields as the client sent them.
+    pub async fn check(
+        &self,
+        tenant: TenantId,
+        drafts: Vec<(String, EventDraft)>,
+    ) -> Result<Vec<NewEvent>, LogError> {
+        let mut events = Vec::with_capacity(drafts.len());
+        let mut violations = Vec::new();
+        for (at, draft) in drafts {
+            let unknown = || LogError::UnknownEventType {
+                pointer: format!("{at}/type"),
+                event_type: draft.event_type.clone(),
+            };
+            let event_type = EventType::parse(&draft.event_type).map_err(|_| unknown())?;
+            let schema = self
+                .catalog
+                .schema(tenant, &event_type)
+                .await?
+                .ok_or_else(unknown)?;
+            violations.extend(schema.violations(&draft.data, &format!("{at}/data")));
+            events.push(NewEvent {
+                id: draft.id.unwrap_or_else(EventId::generate),
+                client_id: draft.id.is_some(),
+                event_type,
+                data: draft.data,
+            });
+        }
+        if !violations.is_empty() {
+            return Err(LogError::SchemaViolations(violations));
+        }
+        Ok(events)
+    }
+
+    /// Appends checked events to one identity, atomically. Events whose client-chosen id is
+    /// already in this identity's log with the same content are answered from the log, not
+    /// appended again.
+    pub async fn append(
+        &self,
+        identity: IdentityKey,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, LogError> {
+        // A second pass covers a concurrent request that took one of our new ids between
+        // the check and the commit: the re-check then finds it and answers as a re-send.
+        for _ in 0..2 {
+            let resent = self.resent(identity, &events).await?;
+            let fresh: Vec<NewEvent> = events
+                .iter()
+                .filter(|event| !resent.contains_key(&event.id))
+                .cloned()
+                .collect();
+            if fresh.is_empty() {
+                let stored = events
+                    .iter()
+                    .map(|event| resent[&event.id].clone())
+                    .collect();
+                return Ok(Appended {
+                    events: stored,
+                    created: false,
+                });
+            }
+            match self.appender.append(identity, fresh).await {
+                Ok(appended) => {
+                    let mut appended = appended.into_iter();
+                    let stored = events
+                        .iter()
+                        .map(|event| match resent.get(&event.id) {
+                            Some(stored) => stored.clone(),
+                            None => appended.next().expect("one stored event per fresh event"),
+                        })
+                        .collect();
+                    return Ok(Appended {
+                        events: stored,
+                        created: true,
+                    });
+                }
+                Err(StoreError::DuplicateEventId) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(StoreError::DuplicateEventId.into())
+    }
+
+    /// The events of `events` already in the log under their client ids. An id held by a
+    /// different event, or by another identity's log, is a conflict.
+    async fn resent(
+        &self,
+        identity: IdentityKey,
+        events: &[NewEvent],
+    ) -> Result<HashMap<EventId, StoredEvent>, LogError> {
+        let client_ids: Vec<EventId> = events
+            .iter()
+            .filter(|event| event.client_id)
+            .map(|event| event.id)
+            .collect();
+        if client_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found = self.store.find_events(&client_ids).await?;
+        let mut resent = HashMap::with_capacity(found.len());
+        for (owner, stored) in found {
+            let new = events
+                .iter()
+                .find(|event| event.id == stored.id)
+                .expect("found by our ids");
+            if owner != identity || !stored.same_content_as(new) {
+                return Err(LogError::EventIdConflict { id: stored.id });
+            }
+            resent.insert(stored.id, stored);
+        }
+        Ok(resent)
+    }
+
+    /// Reads a page after `since`; with `wait`, holds the request (holding no database
+    /// connection) until a matching event lands, `wait` elapses, or the server shuts down.
+    pub async fn pull(
+        &self,
+        identity: IdentityKey,
+        request: PullRequest,
+    ) -> Result<Page, LogError> {
+        let deadline = Instant::now() + request.wait;
+        let holding = !request.wait.is_zero();
+        let scan_window = if request.types.is_some() {
+            FILTERED_SCAN_WINDOW
+        } else {
+            i64::MAX
+        };
+        let mut since = request.since;
+        let mut first_read = true;
+        loop {
+            let mut waiter = holding.then(|| self.wakeups.arm(identity));
+            let page = self
+                .store
+                .read_events(ReadRequest {
+                    identity,
+                    since,
+                    limit: request.limit,
+                    types: request.types.as_deref(),
+                    scan_window,
+                })
+                .await?;
+            if first_read && since > page.head {
+                return Err(LogError::SinceBeyondHead { head: page.head });
+            }
+            first_read = false;
+            let Some(waiter) = waiter.as_mut() else {
+                return Ok(page);
+            };
+            if !page.events.is_empty() || page.has_more() {
+                return Ok(page);
+            }
+            // Nothing (matching) up to the head: hold, and resume past what was examined.
+            since = page.cursor;
+            tokio::select! {
+                _ = waiter.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(page),
+                _ = self.shutdown.cancelled() => return Ok(page),
+            }
+        }
+    }
+}

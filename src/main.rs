@@ -1,0 +1,41 @@
+use clap::Parser;
+use seqhook::app::App;
+use seqhook::cli::{Cli, Command, TenantsCommand};
+use seqhook::store::postgres::PgStore;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    seqhook::telemetry::init();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Migrate(database)) => {
+            let store = PgStore::connect(database.require()?, 1).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Tenants {
+            command: TenantsCommand::Create { name, database },
+        }) => seqhook::cli_tenants::create(database.require()?, &name).await,
+        Some(Command::Bench(args)) => seqhook::bench::run(args).await,
+    }
+}
+
+async fn serve(config: seqhook::config::ServeConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let app = App::build(config).await?;
+    let address = listener.local_addr()?;
+    if let Some(token) = app.generated_admin_token() {
+        eprintln!("seqhook: no SEQHOOK_ADMIN_TOKEN set; this run's admin token is {token}");
+        eprintln!(
+            "seqhook: create a tenant with:\n  curl -s -X POST http://{address}/v1/admin/tenants \\\n    -H 'Authorization: Bearer {token}' -d '{{\"name\":\"acme\"}}'"
+        );
+    }
+    tracing::info!(%address, "seqhook serving");
+    let shutdown = CancellationToken::new();
+    seqhook::shutdown::cancel_on_signal(shutdown.clone());
+    app.serve(listener, shutdown).await
+}

@@ -1,0 +1,181 @@
+//! The log itself: appending (counter bump + event rows, one statement) and reading pages.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::id::EventId;
+use crate::log::cursor::{Page, Seq};
+use crate::log::event::{EventType, StoredEvent};
+use crate::log::identity::IdentityKey;
+use crate::store::{AppendRequest, ReadRequest, StoreResult};
+
+/// One statement, so one round trip and one commit for any number of requests:
+/// - `locked` takes every touched identity's row lock in id order, so two groups sharing
+///   identities queue rather than deadlock;
+/// - `bumped` moves each head once by its event count and keeps the lock to commit: no
+///   reader sees seq N+1 before N, and a rolled-back group leaves no gap;
+/// - the insert numbers each identity's events after its old head, in request order.
+const APPEND: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[])
+        WITH ORDINALITY AS input (identity_id, id, type, data, ord)
+), counts AS (
+    SELECT identity_id, count(*) AS n FROM input GROUP BY identity_id
+), locked AS (
+    SELECT identities.id, counts.n
+    FROM identities JOIN counts ON counts.identity_id = identities.id
+    ORDER BY identities.id
+    FOR UPDATE OF identities
+), bumped AS (
+    UPDATE identities SET head_seq = identities.head_seq + locked.n
+    FROM locked WHERE identities.id = locked.id
+    RETURNING identities.id, identities.head_seq - locked.n AS base
+)
+INSERT INTO events (identity_id, seq, id, type, data, created_at)
+SELECT input.identity_id,
+       bumped.base + row_number() OVER (PARTITION BY input.identity_id ORDER BY input.ord),
+       input.id, input.type, input.data::jsonb, date_trunc('milliseconds', now())
+FROM input JOIN bumped ON bumped.id = input.identity_id
+RETURNING id, seq, created_at";
+
+pub async fn append_events(
+    pool: &PgPool,
+    requests: &[AppendRequest<'_>],
+) -> StoreResult<Vec<Vec<StoredEvent>>> {
+    let total: usize = requests.iter().map(|request| request.events.len()).sum();
+    let mut identity_ids = Vec::with_capacity(total);
+    let mut ids = Vec::with_capacity(total);
+    let mut types = Vec::with_capacity(total);
+    let mut data = Vec::with_capacity(total);
+    for request in requests {
+        for event in request.events {
+            identity_ids.push(request.identity.0);
+            ids.push(event.id.as_uuid());
+            types.push(event.event_type.as_str());
+            data.push(event.data.to_string());
+        }
+    }
+    let rows = sqlx::query(APPEND)
+        .bind(&identity_ids)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&data)
+        .fetch_all(pool)
+        .await?;
+
+    let mut assigned: HashMap<Uuid, (Seq, DateTime<Utc>)> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        assigned.insert(
+            row.try_get("id")?,
+            (Seq(row.try_get("seq")?), row.try_get("created_at")?),
+        );
+    }
+    let mut data = data.into_iter();
+    let mut appended = Vec::with_capacity(requests.len());
+    for request in requests {
+        let mut events = Vec::with_capacity(request.events.len());
+        for event in request.events {
+            let (seq, created_at) = *assigned.get(&event.id.as_uuid()).ok_or_else(|| {
+                sqlx::Error::Protocol("an appended event came back without its seq".into())
+            })?;
+            let text = data.next().expect("one serialised body per event");
+            events.push(StoredEvent {
+                id: event.id,
+                seq,
+                event_type: event.event_type.as_str().to_owned(),
+                data: RawValue::from_string(text).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                created_at,
+            });
+        }
+        appended.push(events);
+    }
+    Ok(appended)
+}
+
+/// The head and the page come from one statement, hence one snapshot: the cursor and
+/// `hasMore` can never disagree with the events returned.
+const READ: &str = "
+SELECT identities.head_seq, page.seq, page.id, page.type, page.data, page.created_at
+FROM identities
+LEFT JOIN LATERAL (
+    SELECT seq, id, type, data, created_at FROM events
+    WHERE events.identity_id = identities.id AND seq > $2 AND seq <= $3
+      AND ($4::text[] IS NULL OR type = ANY($4))
+    ORDER BY seq
+    LIMIT $5
+) page ON true
+WHERE identities.id = $1";
+
+pub async fn read_events(pool: &PgPool, request: ReadRequest<'_>) -> StoreResult<Page> {
+    let scan_end = request.since.0.saturating_add(request.scan_window);
+    let types: Option<Vec<&str>> = request
+        .types
+        .map(|types| types.iter().map(EventType::as_str).collect());
+    let rows = sqlx::query(READ)
+        .bind(request.identity.0)
+        .bind(request.since.0)
+        .bind(scan_end)
+        .bind(types)
+        .bind(i64::from(request.limit))
+        .fetch_all(pool)
+        .await?;
+    let head = match rows.first() {
+        Some(row) => Seq(row.try_get("head_seq")?),
+        None => return Err(sqlx::Error::RowNotFound.into()),
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("seq")?.is_none() {
+            continue; // the LEFT JOIN's empty page
+        }
+        events.push(event_from_row(row)?);
+    }
+    // A full page stops at its last event; a short one examined everything up to the head
+    // or the end of the scan window, whichever came first.
+    let cursor = match events.last() {
+        Some(last) if events.len() == request.limit as usize => last.seq,
+        _ => Seq(head.0.min(scan_end).max(request.since.0)),
+    };
+    Ok(Page {
+        events,
+        cursor,
+        head,
+    })
+}
+
+/// Looks ids up across all logs: a client id is unique service-wide.
+pub async fn find_events(
+    pool: &PgPool,
+    ids: &[EventId],
+) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
+    let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
+    let rows = sqlx::query(
+        "SELECT identity_id, seq, id, type, data, created_at FROM events WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                IdentityKey(row.try_get("identity_id")?),
+                event_from_row(row)?,
+            ))
+        })
+        .collect()
+}
+
+fn event_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        id: EventId::from_uuid(row.try_get("id")?),
+        seq: Seq(row.try_get("seq")?),
+        event_type: row.try_get("type")?,
+        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
+        created_at: row.try_get("created_at")?,
+    })
+}

@@ -1,0 +1,166 @@
+//! The PostgreSQL store: the production backend. Several processes may share one database;
+//! they meet through row locks and `LISTEN/NOTIFY`.
+
+mod event_types;
+mod events;
+mod identities;
+mod notifications;
+mod tenants;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+
+use super::{AppendRequest, CustomEventType, NoticeSink, ReadRequest, Store, StoreResult};
+use crate::id::{ApiKeyId, EventId, TenantId};
+use crate::log::cursor::{Page, Seq};
+use crate::log::event::{EventType, StoredEvent};
+use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
+use crate::tenant::{ApiKey, KeyHash, Tenant};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+    /// The listener opens its own connection, outside the pool, so a busy pool can never
+    /// starve wake-ups and the pool never hands out a connection in LISTEN state.
+    url: String,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.pool).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        key: &ApiKey,
+        hash: &KeyHash,
+    ) -> StoreResult<()> {
+        tenants::create_tenant(&self.pool, tenant, key, hash).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey, hash: &KeyHash) -> StoreResult<()> {
+        tenants::insert_api_key(&self.pool, key, hash).await
+    }
+
+    async fn find_api_key(&self, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
+        tenants::find_api_key(&self.pool, hash).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<ApiKeyId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ApiKey>> {
+        tenants::list_api_keys(&self.pool, tenant, after, limit).await
+    }
+
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
+        let revoked = tenants::revoke_api_key(&self.pool, tenant, id).await?;
+        if revoked {
+            notifications::publish_key_revoked(&self.pool, id).await?;
+        }
+        Ok(revoked)
+    }
+
+    async fn create_identity(
+        &self,
+        tenant: TenantId,
+        handle: &IdentityHandle,
+    ) -> StoreResult<(Identity, bool)> {
+        identities::create_identity(&self.pool, tenant, handle).await
+    }
+
+    async fn find_identity(
+        &self,
+        tenant: TenantId,
+        handle: &IdentityHandle,
+    ) -> StoreResult<Option<Identity>> {
+        identities::find_identity(&self.pool, tenant, handle).await
+    }
+
+    async fn list_identities(
+        &self,
+        tenant: TenantId,
+        after: Option<&IdentityHandle>,
+        limit: u32,
+    ) -> StoreResult<Vec<Identity>> {
+        identities::list_identities(&self.pool, tenant, after, limit).await
+    }
+
+    async fn upsert_event_type(
+        &self,
+        tenant: TenantId,
+        name: &EventType,
+        description: &str,
+        schema: &Value,
+    ) -> StoreResult<(CustomEventType, bool)> {
+        event_types::upsert_event_type(&self.pool, tenant, name, description, schema).await
+    }
+
+    async fn find_event_type(
+        &self,
+        tenant: TenantId,
+        name: &EventType,
+    ) -> StoreResult<Option<CustomEventType>> {
+        event_types::find_event_type(&self.pool, tenant, name).await
+    }
+
+    async fn list_event_types(&self, tenant: TenantId) -> StoreResult<Vec<CustomEventType>> {
+        event_types::list_event_types(&self.pool, tenant).await
+    }
+
+    async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
+        events::find_events(&self.pool, ids).await
+    }
+
+    async fn append_events(
+        &self,
+        requests: &[AppendRequest<'_>],
+    ) -> StoreResult<Vec<Vec<StoredEvent>>> {
+        events::append_events(&self.pool, requests).await
+    }
+
+    async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
+        events::read_events(&self.pool, request).await
+    }
+
+    async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
+        notifications::publish_heads(&self.pool, heads).await
+    }
+
+    async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
+        notifications::listen(&self.url, sink, shutdown).await
+    }
+}

@@ -1,0 +1,130 @@
+//! Cross-process signals over `LISTEN/NOTIFY`: heads that moved, keys revoked. A hint only:
+//! the tables are the truth, so a lost notice delays a waiter and never loses an event.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::id::ApiKeyId;
+use crate::log::cursor::Seq;
+use crate::log::identity::IdentityKey;
+use crate::store::{Notice, NoticeSink, StoreResult};
+
+const EVENTS_CHANNEL: &str = "seqhook_events";
+const KEYS_CHANNEL: &str = "seqhook_keys";
+/// NOTIFY payloads must stay under 8,000 bytes; an entry is at most ~40.
+const HEADS_PER_NOTICE: usize = 150;
+
+/// Sends every moved head in one statement, as `identity:seq` pairs. Runs after the append
+/// committed: a NOTIFY inside the append transaction would take the cluster-wide notify
+/// lock at commit and serialise every append.
+pub async fn publish_heads(pool: &PgPool, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
+    let payloads: Vec<String> = heads
+        .chunks(HEADS_PER_NOTICE)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|(identity, seq)| format!("{}:{}", identity.0, seq.0))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+        .bind(EVENTS_CHANNEL)
+        .bind(&payloads)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn publish_key_revoked(pool: &PgPool, id: ApiKeyId) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(KEYS_CHANNEL)
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The process's one listening connection. Reconnects with capped backoff and, once
+/// listening again, reports `Listening` so every waiter re-reads what it may have missed.
+pub async fn listen(url: &str, sink: NoticeSink, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let mut listener = match connect(url).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "wake-up listener cannot connect");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        sink(Notice::Listening);
+        loop {
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = shutdown.cancelled() => return,
+            };
+            match received {
+                Ok(Some(notification)) => {
+                    if let Some(notice) = parse(notification.channel(), notification.payload()) {
+                        sink(notice);
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "wake-up listener failed");
+                    break;
+                }
+            }
+        }
+        tracing::warn!("wake-up listener lost its connection; reconnecting");
+        sink(Notice::Lost);
+    }
+}
+
+async fn connect(url: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen_all([EVENTS_CHANNEL, KEYS_CHANNEL]).await?;
+    Ok(listener)
+}
+
+fn parse(channel: &str, payload: &str) -> Option<Notice> {
+    match channel {
+        EVENTS_CHANNEL => {
+            let heads = payload
+                .split(' ')
+                .filter_map(|pair| {
+                    let (identity, seq) = pair.split_once(':')?;
+                    Some((IdentityKey(identity.parse().ok()?), Seq(seq.parse().ok()?)))
+                })
+                .collect();
+            Some(Notice::Appended(heads))
+        }
+        KEYS_CHANNEL => payload.parse().ok().map(Notice::KeyRevoked),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_notices_parse_and_skip_garbage() {
+        let Some(Notice::Appended(heads)) = parse(EVENTS_CHANNEL, "1:5 2:7 x:1 3") else {
+            panic!("expected heads");
+        };
+        assert_eq!(
+            heads,
+            vec![(IdentityKey(1), Seq(5)), (IdentityKey(2), Seq(7))]
+        );
+    }
+}

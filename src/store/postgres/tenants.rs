@@ -1,0 +1,126 @@
+//! Tenants and API keys.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Row};
+use uuid::Uuid;
+
+use crate::id::{ApiKeyId, TenantId};
+use crate::log::identity::IdentityHandle;
+use crate::store::StoreResult;
+use crate::tenant::{ApiKey, KeyHash, Scope, Tenant};
+
+/// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
+pub async fn create_tenant(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &ApiKey,
+    hash: &KeyHash,
+) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(tenant.id.as_uuid())
+        .bind(&tenant.name)
+        .bind(tenant.created_at)
+        .execute(&mut *tx)
+        .await?;
+    insert_api_key(&mut *tx, key, hash).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn insert_api_key(
+    db: impl PgExecutor<'_>,
+    key: &ApiKey,
+    hash: &KeyHash,
+) -> StoreResult<()> {
+    let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, identity, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(key.id.as_uuid())
+    .bind(key.tenant_id.as_uuid())
+    .bind(&key.name)
+    .bind(&hash.0[..])
+    .bind(&scopes)
+    .bind(key.identity.as_ref().map(IdentityHandle::as_str))
+    .bind(key.created_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, identity, created_at";
+
+/// Looks a presented key up by its hash (unique index); revoked keys are invisible.
+pub async fn find_api_key(pool: &PgPool, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+    ))
+    .bind(&hash.0[..])
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| api_key_from_row(&row)).transpose()
+}
+
+pub async fn list_api_keys(
+    pool: &PgPool,
+    tenant: TenantId,
+    after: Option<ApiKeyId>,
+    limit: u32,
+) -> StoreResult<Vec<ApiKey>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys
+         WHERE tenant_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(after.map(|id| id.as_uuid()))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| api_key_from_row(row).map(|(key, _)| key))
+        .collect()
+}
+
+pub async fn revoke_api_key(pool: &PgPool, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+fn api_key_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<(ApiKey, KeyHash)> {
+    let hash: Vec<u8> = row.try_get("key_hash")?;
+    let hash = KeyHash(
+        hash.try_into()
+            .map_err(|_| decode_error("key_hash is not 32 bytes"))?,
+    );
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    let identity: Option<String> = row.try_get("identity")?;
+    let key = ApiKey {
+        id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id")?),
+        tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id")?),
+        name: row.try_get("name")?,
+        scopes: scopes
+            .iter()
+            .filter_map(|scope| Scope::parse(scope))
+            .collect(),
+        identity: identity
+            .map(|handle| IdentityHandle::parse(&handle))
+            .transpose()
+            .map_err(|_| decode_error("stored identity handle is invalid"))?,
+        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
+    };
+    Ok((key, hash))
+}
+
+fn decode_error(message: &'static str) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}

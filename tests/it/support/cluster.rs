@@ -1,0 +1,247 @@
+//! A real PostgreSQL database per test. Owns the one server of the test process (the one
+//! `DATABASE_URL` points at, or a throwaway cluster started here and torn down by a watchdog
+//! once the process is gone), the migrated template database, and the per-test databases
+//! cloned from it.
+//!
+//! Nothing is cleaned up on a `DATABASE_URL` server: leftovers are named `seqhook_tpl_<pid>`
+//! and `t_<pid>_<n>`. A failed test panics before `drop`, so its database stays for inspection.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let server = server().await;
+        let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t_{}_{n}", std::process::id());
+        // Pids repeat across containers sharing a DATABASE_URL server, so a kept database of
+        // an older run may hold this name.
+        server
+            .admin(&[
+                format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+                format!(r#"CREATE DATABASE "{name}" TEMPLATE "{}""#, server.template),
+            ])
+            .await;
+        TestDatabase {
+            url: server.url(&name),
+            name,
+        }
+    }
+
+    /// FORCE, because the test may still hold pools on it.
+    pub async fn drop(self) {
+        let sql = format!(r#"DROP DATABASE "{}" WITH (FORCE)"#, self.name);
+        server().await.admin(&[sql]).await;
+    }
+}
+
+// Every #[tokio::test] has its own runtime and a pool dies with the runtime that made it,
+// so the static holds plain data only.
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+struct Server {
+    /// A database's URL is `prefix + name + suffix`; the suffix keeps DATABASE_URL's `?…`.
+    prefix: String,
+    suffix: String,
+    admin_db: String,
+    template: String,
+}
+
+impl Server {
+    fn url(&self, db: &str) -> String {
+        format!("{}{db}{}", self.prefix, self.suffix)
+    }
+
+    async fn admin(&self, statements: &[String]) {
+        let url = self.url(&self.admin_db);
+        let mut conn = PgConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the test server at {url}: {e}"));
+        for sql in statements {
+            let done = sqlx::query(sql).execute(&mut conn).await;
+            done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let _ = conn.close().await;
+    }
+}
+
+async fn server() -> &'static Server {
+    SERVER.get_or_init(init).await
+}
+
+async fn init() -> Server {
+    let pid = std::process::id();
+    let server = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let (rest, suffix) = url.split_at(url.find('?').unwrap_or(url.len()));
+            let host = rest.find("://").expect("DATABASE_URL must be a URL") + 3;
+            let (prefix, db) = match rest[host..].find('/') {
+                Some(slash) => rest.split_at(host + slash + 1),
+                None => (rest, ""),
+            };
+            Server {
+                prefix: format!("{}/", prefix.trim_end_matches('/')),
+                suffix: suffix.into(),
+                admin_db: Some(db)
+                    .filter(|db| !db.is_empty())
+                    .unwrap_or("postgres")
+                    .into(),
+                template: format!("seqhook_tpl_{pid}"),
+            }
+        }
+        // Blocks this test's runtime for a second; all other tests are waiting on us anyway.
+        _ => Server {
+            prefix: start_throwaway_cluster(),
+            suffix: String::new(),
+            admin_db: "postgres".into(),
+            template: "seqhook_tpl".into(),
+        },
+    };
+    let tpl = &server.template;
+    server
+        .admin(&[
+            format!(r#"DROP DATABASE IF EXISTS "{tpl}" WITH (FORCE)"#),
+            format!(r#"CREATE DATABASE "{tpl}""#),
+        ])
+        .await;
+    let pool = PgPool::connect(&server.url(tpl))
+        .await
+        .expect("connecting to the template");
+    let migrated = sqlx::migrate!("./migrations/postgres").run(&pool).await;
+    migrated.expect("running the migrations into the template");
+    // CREATE DATABASE … TEMPLATE fails while anyone is connected to the template.
+    pool.close().await;
+    server
+}
+
+/// Returns the server's URL up to the database name. The directory holds the data, the log
+/// and the unix socket.
+fn start_throwaway_cluster() -> String {
+    let bindir = find_bindir();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let pid = std::process::id().to_string();
+    let dir = std::env::temp_dir().join(format!("seqhook-it-pg-{pid}"));
+    let dir_s = dir.display().to_string();
+    let (data, log) = (format!("{dir_s}/data"), format!("{dir_s}/log"));
+    // PostgreSQL refuses to run as root.
+    let pg = |tool: &str, args: &[&str]| -> Vec<String> {
+        let run_as = if root { "runuser -u nobody --" } else { "" };
+        let tool = bindir.join(tool).display().to_string();
+        let argv = run_as
+            .split_whitespace()
+            .chain([&*tool, "-D", data.as_str()]);
+        argv.chain(args.iter().copied()).map(String::from).collect()
+    };
+    // An earlier process with our pid on a machine that died before its watchdog ran.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {dir_s}: {e}"));
+    if root {
+        run(
+            &dir,
+            &["chown".into(), "nobody".into(), dir_s.clone()],
+            None,
+        );
+    }
+
+    // Statics are never dropped, so nothing in this process can stop the cluster. Spawned
+    // before initdb so that a failure below is cleaned up too; setsid keeps it out of Ctrl-C's
+    // reach, and null stdio keeps it off cargo's pipes, which would otherwise never see EOF.
+    let script = r#"pid=$1 dir=$2; shift 2; while kill -0 "$pid" 2>/dev/null; do sleep 1; done; "$@"; rm -rf "$dir""#;
+    // Never waited on: it must outlive this process, which is the point.
+    #[allow(clippy::zombie_processes)]
+    Command::new("setsid")
+        .args(["sh", "-c", script, "seqhook-pg-watchdog"])
+        .args([&pid, &dir_s])
+        .args(pg("pg_ctl", &["stop", "-m", "immediate"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the cluster watchdog (setsid sh)");
+
+    let initdb = ["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"];
+    run(&dir, &pg("initdb", &initdb), None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("finding a free port")
+        .port();
+    let options = format!(
+        "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={dir_s} -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB"
+    );
+    let start = pg("pg_ctl", &["-o", &options, "-w", "-l", &log, "start"]);
+    run(&dir, &start, Some(&log));
+    format!("postgres://postgres@127.0.0.1:{port}/")
+}
+
+/// Runs in `dir` because `nobody` may not be allowed into our working directory.
+fn run(dir: &Path, argv: &[String], log: Option<&str>) {
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output();
+    let out = out.unwrap_or_else(|e| panic!("running {}: {e}", argv[0]));
+    if !out.status.success() {
+        let tail = log.map_or(String::new(), |log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!(
+                "\n--- tail of {log}:\n{}",
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            )
+        });
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        panic!(
+            "`{}` failed ({}):\n{stdout}{stderr}{tail}",
+            argv.join(" "),
+            out.status
+        );
+    }
+}
+
+fn find_bindir() -> PathBuf {
+    let has_initdb = |dir: &PathBuf| dir.join("initdb").is_file();
+    let pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    // Debian's pg_config comes with libpq-dev and may name a version whose server isn't installed.
+    let highest_installed = || -> Option<PathBuf> {
+        let versions = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                Some((
+                    entry.file_name().to_str()?.parse::<f64>().ok()?,
+                    entry.path().join("bin"),
+                ))
+            });
+        versions
+            .filter(|(_, bin)| has_initdb(bin))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, bin)| bin)
+    };
+    pg_config
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(has_initdb)
+        .or_else(highest_installed)
+        .expect("no PostgreSQL server binaries (pg_config --bindir, /usr/lib/postgresql/*/bin): install postgresql, or set DATABASE_URL")
+}

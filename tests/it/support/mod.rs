@@ -1,0 +1,231 @@
+//! The harness: a real PostgreSQL database per test, the real app on 127.0.0.1:0, and one
+//! helper per endpoint so tests read as a user's actions.
+
+pub mod cluster;
+
+use std::net::SocketAddr;
+
+use reqwest::{Response, StatusCode};
+use seqhook::app::App;
+use seqhook::config::ServeConfig;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use cluster::TestDatabase;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Held long-polls: lets a test append only once a long-poll has read and is waiting.
+    pub armed: watch::Receiver<usize>,
+    shutdown: CancellationToken,
+    served: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A tenant, as its first key.
+#[derive(Clone)]
+pub struct Tenant {
+    pub key: String,
+}
+
+impl TestApp {
+    /// An app on `database_url`, with its listener connected.
+    pub async fn spawn(database_url: &str) -> TestApp {
+        Self::spawn_with(ServeConfig::for_database(database_url)).await
+    }
+
+    pub async fn spawn_with(mut config: ServeConfig) -> TestApp {
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("bound address");
+        let app = App::build(config).await.expect("app builds");
+        let health = app.health();
+        let armed = app.held_long_polls();
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn(app.serve(listener, shutdown.clone()));
+        health.wait_listening().await;
+        TestApp {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            armed,
+            shutdown,
+            served,
+        }
+    }
+
+    /// Begins graceful shutdown and waits for it to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.served
+            .await
+            .expect("serve task")
+            .expect("clean shutdown");
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until at least `n` long-polls are held by this app.
+    pub async fn held(&self, n: usize) {
+        let mut armed = self.armed.clone();
+        armed
+            .wait_for(|armed| *armed >= n)
+            .await
+            .expect("app alive");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Tenant {
+        let response = self
+            .client
+            .post(self.url("/v1/admin/tenants"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        Tenant {
+            key: body["apiKey"]["key"].as_str().expect("key").to_owned(),
+        }
+    }
+
+    pub async fn put_identity(&self, key: &str, handle: &str) -> Response {
+        self.client
+            .put(self.url(&format!("/v1/identities/{handle}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A tenant with one identity, ready to append to.
+    pub async fn tenant_with_identity(&self, handle: &str) -> Tenant {
+        let tenant = self.create_tenant("acme").await;
+        assert_eq!(
+            self.put_identity(&tenant.key, handle).await.status(),
+            StatusCode::CREATED
+        );
+        tenant
+    }
+
+    pub async fn append(&self, key: &str, handle: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/identities/{handle}/events")))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Appends and returns the envelopes, asserting 201.
+    pub async fn append_ok(&self, key: &str, handle: &str, body: &Value) -> Vec<Value> {
+        let response = self.append(key, handle, body).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["events"].as_array().expect("events").clone()
+    }
+
+    pub async fn pull(&self, key: &str, handle: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/identities/{handle}/events?{query}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Starts a pull in its own task, for long-polls held while the test goes on.
+    pub fn spawn_pull(&self, key: &str, handle: &str, query: &str) -> JoinHandle<Response> {
+        let request = self
+            .client
+            .get(self.url(&format!("/v1/identities/{handle}/events?{query}")))
+            .bearer_auth(key);
+        tokio::spawn(async move { request.send().await.expect("request") })
+    }
+
+    /// Pulls and returns the body, asserting 200.
+    pub async fn pull_ok(&self, key: &str, handle: &str, query: &str) -> Value {
+        let response = self.pull(key, handle, query).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// A valid `email.sent` payload.
+pub fn email_sent(n: u64) -> Value {
+    json!({
+        "type": "email.sent",
+        "data": {
+            "convId": format!("conv_{n}"),
+            "identity": "alice.acme@inboxbase.ai",
+            "message": {
+                "id": format!("<{n}@provider>"),
+                "messageIdHeader": "<x@tryacme.com>",
+                "from": "alice.chen@tryacme.com",
+                "to": "morgan@northwindrobotics.com",
+                "subject": "Quick intro",
+                "snippet": "Hi Morgan",
+                "ts": 1_777_200_000_000u64
+            },
+            "account": { "id": "acc_1", "email": "alice.chen@tryacme.com" }
+        }
+    })
+}
+
+/// A valid `email.no_reply` payload: small, for bulk appends.
+pub fn no_reply(n: u64) -> Value {
+    json!({
+        "type": "email.no_reply",
+        "data": { "convId": format!("conv_{n}"), "identity": "a", "afterMessageId": "<m>", "waitedMs": n }
+    })
+}
+
+/// The seqs of a list of envelopes.
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|event| event["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+/// Asserts a JSON error response: status, `error.code`, and a human message.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let actual = response.status();
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["error"]["details"].is_object(), "{body}");
+    body
+}
