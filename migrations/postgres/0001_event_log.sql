@@ -32,6 +32,8 @@ CREATE TABLE identities (
     UNIQUE (tenant_id, handle)
 );
 
+-- `data` is `json`, not `jsonb`: the payload is never queried inside, so it is kept exactly
+-- as the producer sent it (key order included), which is also cheaper to store and to read.
 -- Keyed by identity first, so the table can be hash-partitioned or distributed by
 -- identity_id when one server is not enough. No foreign key to identities: the one write
 -- path already holds that row's lock, and the check would cost every append a lookup.
@@ -40,7 +42,7 @@ CREATE TABLE events (
     seq         bigint      NOT NULL,
     id          uuid        NOT NULL,
     type        text        NOT NULL,
-    data        jsonb       NOT NULL,
+    data        json        NOT NULL,
     created_at  timestamptz NOT NULL,
     PRIMARY KEY (identity_id, seq)
 );

@@ -8,11 +8,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use super::extract::{Auth, Handle, Json, QueryParams, parse_json};
+use super::extract::{Auth, Handle, Json, QueryParams};
 use super::state::AppState;
 use crate::id::EventId;
 use crate::log::cursor::Seq;
@@ -56,84 +55,137 @@ impl<'a> Envelope<'a> {
 struct EventBody {
     #[serde(rename = "type")]
     event_type: String,
-    data: Value,
+    /// Kept as the client's text: checked against its schema, then stored as sent, never
+    /// re-serialised.
+    data: Box<RawValue>,
     id: Option<EventId>,
 }
 
+/// One event, or `{"events": [...]}`, parsed in one pass: the shape is told apart after
+/// parsing, so an error names the real problem rather than "matched no variant".
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BatchBody {
-    events: Vec<EventBody>,
+pub struct AppendBody {
+    events: Option<Vec<EventBody>>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    data: Option<Box<RawValue>>,
+    id: Option<EventId>,
 }
 
-/// One event, or `{"events": [...]}`: told apart by the `events` key, then parsed strictly
-/// as that shape, so errors name the real problem rather than "matched no variant".
-fn drafts(body: &Value) -> Result<Vec<(String, EventDraft)>, ApiError> {
-    let bodies: Vec<(String, EventBody)> = if body.get("events").is_some() {
-        let batch: BatchBody = parse_json(body.to_string().as_bytes())?;
-        if batch.events.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_batch",
-                "`events` must hold at least one event",
-            ));
-        }
-        if batch.events.len() > MAX_BATCH {
-            return Err(ApiError::bad_request(
-                "batch_too_large",
-                format!("a batch holds at most {MAX_BATCH} events"),
-            ));
-        }
-        batch
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| (format!("/events/{i}"), event))
-            .collect()
-    } else {
-        vec![(String::new(), parse_json(body.to_string().as_bytes())?)]
-    };
-    let mut seen = HashSet::new();
-    bodies
-        .into_iter()
-        .map(|(at, body)| {
-            if !body.data.is_object() {
-                return Err(ApiError::bad_request(
-                    "invalid_body",
-                    format!("`{at}/data` must be a JSON object"),
-                ));
-            }
-            if let Some(id) = body.id {
-                if !seen.insert(id) {
+impl AppendBody {
+    fn into_drafts(self) -> Result<Vec<(String, EventDraft)>, ApiError> {
+        let bodies: Vec<(String, EventBody)> = match self {
+            AppendBody {
+                events: Some(events),
+                event_type: None,
+                data: None,
+                id: None,
+            } => {
+                if events.is_empty() {
                     return Err(ApiError::bad_request(
-                        "duplicate_event_id",
-                        format!("{id} appears twice in the batch"),
+                        "empty_batch",
+                        "`events` must hold at least one event",
                     ));
                 }
+                if events.len() > MAX_BATCH {
+                    return Err(ApiError::bad_request(
+                        "batch_too_large",
+                        format!("a batch holds at most {MAX_BATCH} events"),
+                    ));
+                }
+                events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, event)| (format!("/events/{i}"), event))
+                    .collect()
             }
-            Ok((
-                at,
-                EventDraft {
-                    id: body.id,
-                    event_type: body.event_type,
-                    data: body.data,
-                },
-            ))
-        })
-        .collect()
+            AppendBody {
+                events: Some(_), ..
+            } => {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "a batch is `{\"events\": [...]}` with no other fields",
+                ));
+            }
+            AppendBody {
+                events: None,
+                event_type: Some(event_type),
+                data: Some(data),
+                id,
+            } => {
+                vec![(
+                    String::new(),
+                    EventBody {
+                        event_type,
+                        data,
+                        id,
+                    },
+                )]
+            }
+            AppendBody {
+                event_type: None, ..
+            } => {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "missing field `type`",
+                ));
+            }
+            AppendBody { .. } => {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "missing field `data`",
+                ));
+            }
+        };
+        let mut seen = HashSet::new();
+        bodies
+            .into_iter()
+            .map(|(at, body)| {
+                if !body.data.get().trim_start().starts_with('{') {
+                    return Err(ApiError::bad_request(
+                        "invalid_body",
+                        format!("`{at}/data` must be a JSON object"),
+                    ));
+                }
+                if let Some(id) = body.id {
+                    if !seen.insert(id) {
+                        return Err(ApiError::bad_request(
+                            "duplicate_event_id",
+                            format!("{id} appears twice in the batch"),
+                        ));
+                    }
+                }
+                Ok((
+                    at,
+                    EventDraft {
+                        id: body.id,
+                        event_type: body.event_type,
+                        data: body.data,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize)]
+struct AppendResponse<'a> {
+    events: Vec<Envelope<'a>>,
 }
 
 pub async fn append(
     auth: Auth,
     State(state): State<AppState>,
     Handle(handle): Handle,
-    Json(body): Json<Value>,
+    Json(body): Json<AppendBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require_identity(Scope::EventsWrite, &handle)?;
-    let drafts = drafts(&body)?;
+    let drafts = body.into_drafts()?;
     let identity = state.log.resolve(auth.0.tenant_id, &handle).await?;
     let events = state.log.check(auth.0.tenant_id, drafts).await?;
     let appended = state.log.append(identity, events).await?;
-    let envelopes: Vec<Envelope<'_>> = appended
+    let events = appended
         .events
         .iter()
         .map(|event| Envelope::new(event, &handle))
@@ -143,10 +195,7 @@ pub async fn append(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        axum::Json(serde_json::json!({ "events": envelopes })),
-    ))
+    Ok((status, axum::Json(AppendResponse { events })).into_response())
 }
 
 #[derive(Deserialize)]

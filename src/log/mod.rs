@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +57,7 @@ pub enum LogError {
 pub struct EventDraft {
     pub id: Option<EventId>,
     pub event_type: String,
-    pub data: Value,
+    pub data: Box<RawValue>,
 }
 
 pub struct Appended {
@@ -154,7 +155,9 @@ impl EventLog {
                 .schema(tenant, &event_type)
                 .await?
                 .ok_or_else(unknown)?;
-            violations.extend(schema.violations(&draft.data, &format!("{at}/data")));
+            let data: Value =
+                serde_json::from_str(draft.data.get()).expect("a RawValue is valid JSON");
+            violations.extend(schema.violations(&data, &format!("{at}/data")));
             events.push(NewEvent {
                 id: draft.id.unwrap_or_else(EventId::generate),
                 client_id: draft.id.is_some(),

@@ -36,6 +36,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every acquire would add a round trip to every query; a dead
+            // connection fails its query instead, and the pool replaces it.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         Ok(Self {
