@@ -7,6 +7,7 @@ mod concurrency;
 mod event_types;
 mod identities;
 mod long_poll;
+mod ops;
 mod pull;
 mod support;
 mod tenants;
