@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
+use crate::delivery::pool::DeliveryPool;
 use crate::http::state::{AppState, Health, Settings};
 use crate::keyring::Keyring;
 use crate::log::EventLog;
@@ -35,6 +37,14 @@ pub struct App {
 
 impl App {
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the delivery workers' clock given: tests move it forward.
+    pub async fn build_with_clock(
+        config: ServeConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<App> {
         let url = config.database.require()?;
         let store = Arc::new(
             PgStore::connect(url, config.db_pool)
@@ -51,14 +61,21 @@ impl App {
         let stopping = CancellationToken::new();
         let background_stop = CancellationToken::new();
 
+        let deliveries = DeliveryPool::new(Arc::clone(&dyn_store), clock, config.delivery());
+        if !config.no_workers {
+            background.spawn(Arc::clone(&deliveries).run(stopping.clone()));
+        }
+
         let appender = {
             let wakeups = Arc::clone(&wakeups);
             let broadcast = Arc::clone(&broadcast);
+            let deliveries = Arc::clone(&deliveries);
             let on_commit = Arc::new(move |heads: &[_]| {
                 for &(identity, head) in heads {
                     wakeups.publish(identity, head);
                 }
                 broadcast.enqueue(heads);
+                deliveries.wake();
             });
             Appender::start(
                 Arc::clone(&dyn_store),
@@ -78,16 +95,19 @@ impl App {
                 Arc::clone(&keyring),
                 Arc::clone(&health),
             );
+            let deliveries = Arc::clone(&deliveries);
             Arc::new(move |notice: Notice| match notice {
                 Notice::Appended(heads) => {
                     for (identity, head) in heads {
                         wakeups.publish(identity, head);
                     }
+                    deliveries.wake();
                 }
                 Notice::KeyRevoked(id) => keyring.forget(id),
                 Notice::Listening => {
                     health.set_listening(true);
                     wakeups.wake_all();
+                    deliveries.wake();
                     keyring.forget_all();
                 }
                 Notice::Lost => health.set_listening(false),
@@ -118,8 +138,11 @@ impl App {
             settings: Arc::new(Settings {
                 admin_token,
                 max_wait: config.max_wait,
+                allow_private_webhooks: config.allow_private_webhooks,
+                api: !config.workers_only,
             }),
             health,
+            deliveries,
         };
         Ok(App {
             state,
@@ -141,6 +164,11 @@ impl App {
     /// Held long-polls (waiting for an append), as the count changes.
     pub fn held_long_polls(&self) -> tokio::sync::watch::Receiver<usize> {
         self.state.log.wakeups().holding()
+    }
+
+    /// The delivery pool, to wake it after moving its clock.
+    pub fn deliveries(&self) -> Arc<DeliveryPool> {
+        Arc::clone(&self.state.deliveries)
     }
 
     /// The app's health, to await its wake-up listener.

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::delivery::schedule::RetrySchedule;
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL, `postgres://user@host:port/db`.
@@ -50,6 +52,50 @@ pub struct ServeConfig {
     /// Writer tasks committing appends; each commits a group of requests at a time.
     #[arg(long, env = "SEQHOOK_APPEND_WRITERS", default_value_t = 4)]
     pub append_writers: usize,
+
+    /// Delay before each delivery attempt, counted from the previous one.
+    #[arg(
+        long,
+        env = "SEQHOOK_RETRY_SCHEDULE",
+        default_value = "0s,5s,30s,2m,10m,30m,1h,2h"
+    )]
+    pub retry_schedule: RetrySchedule,
+
+    /// A delivery not answered with a 2xx within this long has failed.
+    #[arg(long, env = "SEQHOOK_DELIVERY_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub delivery_timeout: Duration,
+
+    /// Webhook requests in flight per process.
+    #[arg(long, env = "SEQHOOK_DELIVERY_CONCURRENCY", default_value_t = 256)]
+    pub delivery_concurrency: usize,
+
+    /// Webhook requests in flight per webhook per process.
+    #[arg(long, env = "SEQHOOK_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: u32,
+
+    /// Allow webhook URLs on loopback, private and link-local addresses.
+    #[arg(long, env = "SEQHOOK_ALLOW_PRIVATE_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_private_webhooks: bool,
+
+    /// A webhook whose deliveries have all failed for this long is disabled.
+    #[arg(long, env = "SEQHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration)]
+    pub disable_after: Duration,
+
+    /// How often workers look for due retries when no wake-up came.
+    #[arg(long, env = "SEQHOOK_DELIVERY_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub delivery_poll: Duration,
+
+    /// How long a claimed delivery is leased before another worker may retry it.
+    #[arg(long, env = "SEQHOOK_DELIVERY_LEASE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub delivery_lease: Duration,
+
+    /// Run the API only, no delivery workers.
+    #[arg(long, conflicts_with = "workers_only")]
+    pub no_workers: bool,
+
+    /// Run the delivery workers only, no API (health routes stay).
+    #[arg(long)]
+    pub workers_only: bool,
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -58,6 +104,21 @@ fn parse_size(raw: &str) -> Result<usize, String> {
 }
 
 impl ServeConfig {
+    pub fn delivery(&self) -> crate::delivery::pool::DeliveryConfig {
+        crate::delivery::pool::DeliveryConfig {
+            schedule: self.retry_schedule.clone(),
+            timeout: self.delivery_timeout,
+            concurrency: self.delivery_concurrency.max(1),
+            per_webhook: self.webhook_concurrency.max(1),
+            allow_private: self.allow_private_webhooks,
+            disable_after: self.disable_after,
+            poll_interval: self.delivery_poll,
+            lease: self
+                .delivery_lease
+                .max(self.delivery_timeout + Duration::from_secs(1)),
+        }
+    }
+
     /// A configuration for tests and tools: everything default but the database.
     pub fn for_database(url: &str) -> Self {
         use clap::Parser;

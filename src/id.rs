@@ -72,6 +72,8 @@ macro_rules! prefixed_id {
 prefixed_id!(EventId, "evt_");
 prefixed_id!(TenantId, "ten_");
 prefixed_id!(ApiKeyId, "key_");
+prefixed_id!(WebhookId, "wh_");
+prefixed_id!(DeliveryId, "dlv_");
 
 #[derive(Debug, thiserror::Error)]
 #[error("expected `{prefix}` followed by a 26-character upper-case ULID")]

@@ -15,40 +15,13 @@ use super::extract::{Auth, Handle, Json, QueryParams};
 use super::state::AppState;
 use crate::id::EventId;
 use crate::log::cursor::Seq;
-use crate::log::event::{EventType, StoredEvent};
-use crate::log::identity::IdentityHandle;
+use crate::log::event::{Envelope, EventType};
 use crate::log::{EventDraft, PullRequest};
 use crate::tenant::Scope;
 
 const MAX_BATCH: usize = 1_000;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
-
-/// The envelope, identical on pull, stream and push.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Envelope<'a> {
-    id: EventId,
-    seq: Seq,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    identity: &'a IdentityHandle,
-    created_at: String,
-    data: &'a RawValue,
-}
-
-impl<'a> Envelope<'a> {
-    pub fn new(event: &'a StoredEvent, identity: &'a IdentityHandle) -> Self {
-        Self {
-            id: event.id,
-            seq: event.seq,
-            event_type: &event.event_type,
-            identity,
-            created_at: crate::timestamp::format(&event.created_at),
-            data: &event.data,
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

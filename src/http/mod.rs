@@ -1,6 +1,7 @@
 //! THE API: extract, call one service, map the result. No SQL here.
 
 mod api_keys;
+mod deliveries;
 mod error;
 mod event_types;
 pub mod events;
@@ -10,6 +11,7 @@ mod list;
 mod ops;
 pub mod state;
 mod tenants;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -29,7 +31,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole route table and its layers.
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    let api = Router::new()
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz));
+    if !state.settings.api {
+        return ops.fallback(ops::not_found).with_state(state);
+    }
+    let api = ops
         .route("/v1/admin/tenants", post(tenants::create))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
@@ -47,8 +55,23 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/v1/event-types/{type}",
             put(event_types::define).get(event_types::show),
         )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/secret", get(webhooks::secret))
+        .route(
+            "/v1/webhooks/{id}/secrets/rotate",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries::list))
+        .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/v1/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/v1/deliveries/{id}", get(deliveries::show))
+        .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state);

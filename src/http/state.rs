@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::delivery::pool::DeliveryPool;
 use crate::keyring::Keyring;
 use crate::log::EventLog;
 use crate::store::Store;
@@ -18,11 +19,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
+    pub deliveries: Arc<DeliveryPool>,
 }
 
 pub struct Settings {
     pub admin_token: KeyHash,
     pub max_wait: Duration,
+    pub allow_private_webhooks: bool,
+    /// False in `--workers-only` processes: only health routes answer.
+    pub api: bool,
 }
 
 /// What `/readyz` reports beyond a database round trip.

@@ -13,6 +13,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::cursor::Seq;
+use super::identity::IdentityHandle;
 use crate::id::EventId;
 
 /// An event type name such as `email.replied`: dot-separated segments of lower-case
@@ -87,6 +88,32 @@ impl StoredEvent {
             && serde_json::from_str::<Value>(self.data.get()).is_ok_and(|data| {
                 serde_json::from_str::<Value>(new.data.get()).is_ok_and(|new| new == data)
             })
+    }
+}
+
+/// The envelope, identical on pull, stream and push.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<'a> {
+    id: EventId,
+    seq: Seq,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    identity: &'a IdentityHandle,
+    created_at: String,
+    data: &'a RawValue,
+}
+
+impl<'a> Envelope<'a> {
+    pub fn new(event: &'a StoredEvent, identity: &'a IdentityHandle) -> Self {
+        Self {
+            id: event.id,
+            seq: event.seq,
+            event_type: &event.event_type,
+            identity,
+            created_at: crate::timestamp::format(&event.created_at),
+            data: &event.data,
+        }
     }
 }
 

@@ -13,7 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::StoreError;
 
-use crate::id::{ApiKeyId, EventId, TenantId};
+use crate::delivery::record::{Attempt, ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::schedule::AttemptOutcome;
+use crate::delivery::signature::SigningSecret;
+use crate::delivery::target::WebhookUrl;
+use crate::delivery::webhook::{EventFilter, Webhook};
+use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, NewEvent, StoredEvent};
 use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
@@ -45,6 +50,40 @@ pub struct CustomEventType {
     pub schema: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The fields a `PATCH` changes; `None` leaves one as it is.
+#[derive(Default)]
+pub struct WebhookPatch {
+    pub url: Option<WebhookUrl>,
+    pub events: Option<EventFilter>,
+    pub identities: Option<Option<Vec<IdentityHandle>>>,
+    pub description: Option<String>,
+    pub ordered: Option<bool>,
+    pub rate_limit: Option<Option<u32>>,
+    pub active: Option<bool>,
+}
+
+/// A claim: due deliveries, at most `limit`, at most `room` of any one webhook (its free
+/// in-flight slots and rate-limit tokens in this process; `default_room` for the rest).
+pub struct ClaimRequest<'a> {
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub limit: u32,
+    pub room: &'a [(WebhookId, u32)],
+    pub default_room: u32,
+}
+
+/// An attempt to record, with its consequences.
+pub struct AttemptResult<'a> {
+    pub delivery: DeliveryId,
+    pub webhook: WebhookId,
+    pub attempt: u32,
+    pub record: &'a Attempt,
+    pub outcome: AttemptOutcome,
+    pub now: DateTime<Utc>,
+    /// A webhook failing for this long is disabled.
+    pub disable_after: chrono::Duration,
 }
 
 /// What other processes sharing the database tell this one, through the listener.
@@ -129,6 +168,82 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Vec<StoredEvent>>>;
     /// A page and the identity's head, read in one snapshot.
     async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page>;
+
+    async fn create_webhook(&self, webhook: &Webhook, secret: &SigningSecret) -> StoreResult<()>;
+    async fn find_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<Option<Webhook>>;
+    async fn list_webhooks(
+        &self,
+        tenant: TenantId,
+        after: Option<WebhookId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Webhook>>;
+    async fn update_webhook(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        patch: &WebhookPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Webhook>>;
+    /// Deletes the webhook and its outbox rows.
+    async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<bool>;
+    /// Signing secrets still active at `now`, newest first.
+    async fn webhook_secrets(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>>;
+    /// Adds `secret` as the current one; older secrets stop signing at `retire_at` (or
+    /// earlier, if they were already due to).
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        secret: &SigningSecret,
+        now: DateTime<Utc>,
+        retire_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Leases due deliveries (`FOR UPDATE SKIP LOCKED`): several processes share the work.
+    async fn claim_deliveries(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records an attempt and its outcome, and what it means for the webhook.
+    async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()>;
+    /// Hands leased deliveries back, due at `now`, on shutdown.
+    async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()>;
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        status: Option<DeliveryStatus>,
+        identity: Option<&IdentityHandle>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn find_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Makes a delivery pending and due now, whatever its status.
+    async fn retry_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Enqueues, for one webhook, an identity's events after `since` that pass its filter.
+    /// `None` when the identity does not exist.
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        identity: &IdentityHandle,
+        since: Seq,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>>;
 
     /// Tells other processes that these heads moved. Called after commit, never inside.
     async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()>;

@@ -21,12 +21,14 @@ use crate::store::{AppendRequest, ReadRequest, StoreResult};
 ///   reader sees seq N+1 before N, and a rolled-back group leaves no gap;
 /// - each event's seq is its identity's old head plus its position among that identity's
 ///   events in the group, counted here in Rust, so the database neither sorts nor numbers
-///   rows and sends back one row per identity, not per event.
+///   rows and sends back one row per identity, not per event;
+/// - `outbox` writes one delivery per matching webhook (inactive ones too: their rows are
+///   held) in the same transaction, so an acknowledged event never misses a webhook.
 const APPEND: &str = "
 WITH counts AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS counts (identity_id, n)
 ), locked AS (
-    SELECT identities.id, counts.n
+    SELECT identities.id, identities.tenant_id, identities.handle, counts.n
     FROM identities JOIN counts ON counts.identity_id = identities.id
     ORDER BY identities.id
     FOR UPDATE OF identities
@@ -40,6 +42,16 @@ WITH counts AS (
     FROM unnest($3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[])
         AS input (identity_id, position, id, type, data)
     JOIN bumped ON bumped.id = input.identity_id
+    RETURNING identity_id, seq, id, type
+), outbox AS (
+    INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
+    SELECT seqhook_ulid($8), w.id, inserted.identity_id, inserted.seq, inserted.id, $8, $8
+    FROM inserted
+    JOIN locked ON locked.id = inserted.identity_id
+    JOIN webhooks w ON w.tenant_id = locked.tenant_id
+    WHERE (w.identities IS NULL OR locked.handle = ANY(w.identities))
+      AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR inserted.type = ANY(w.event_names)
+           OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(inserted.type, p)))
 )
 SELECT id, base FROM bumped";
 

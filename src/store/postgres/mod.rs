@@ -5,7 +5,9 @@ mod event_types;
 mod events;
 mod identities;
 mod notifications;
+mod outbox;
 mod tenants;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -15,8 +17,16 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
-use super::{AppendRequest, CustomEventType, NoticeSink, ReadRequest, Store, StoreResult};
-use crate::id::{ApiKeyId, EventId, TenantId};
+use chrono::{DateTime, Utc};
+
+use super::{
+    AppendRequest, AttemptResult, ClaimRequest, CustomEventType, NoticeSink, ReadRequest, Store,
+    StoreResult, WebhookPatch,
+};
+use crate::delivery::record::{ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::signature::SigningSecret;
+use crate::delivery::webhook::Webhook;
+use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
@@ -157,6 +167,112 @@ impl Store for PgStore {
 
     async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
         events::read_events(&self.pool, request).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook, secret: &SigningSecret) -> StoreResult<()> {
+        webhooks::create_webhook(&self.pool, webhook, secret).await
+    }
+
+    async fn find_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<Option<Webhook>> {
+        webhooks::find_webhook(&self.pool, tenant, id).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        tenant: TenantId,
+        after: Option<WebhookId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Webhook>> {
+        webhooks::list_webhooks(&self.pool, tenant, after, limit).await
+    }
+
+    async fn update_webhook(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        patch: &WebhookPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Webhook>> {
+        webhooks::update_webhook(&self.pool, tenant, id, patch, now).await
+    }
+
+    async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<bool> {
+        webhooks::delete_webhook(&self.pool, tenant, id).await
+    }
+
+    async fn webhook_secrets(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        webhooks::webhook_secrets(&self.pool, tenant, id, now).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        secret: &SigningSecret,
+        now: DateTime<Utc>,
+        retire_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        webhooks::rotate_webhook_secret(&self.pool, tenant, id, secret, now, retire_at).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        outbox::claim_deliveries(&self.pool, request).await
+    }
+
+    async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
+        outbox::record_attempt(&self.pool, result).await
+    }
+
+    async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()> {
+        outbox::release_deliveries(&self.pool, ids, now).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        status: Option<DeliveryStatus>,
+        identity: Option<&IdentityHandle>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        outbox::list_deliveries(&self.pool, tenant, webhook, status, identity, after, limit).await
+    }
+
+    async fn find_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<Delivery>> {
+        outbox::find_delivery(&self.pool, tenant, id).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Delivery>> {
+        outbox::retry_delivery(&self.pool, tenant, id, now).await
+    }
+
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        identity: &IdentityHandle,
+        since: Seq,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        outbox::replay(&self.pool, tenant, webhook, identity, since, now).await
     }
 
     async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {

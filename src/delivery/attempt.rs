@@ -1,0 +1,118 @@
+//! One HTTP attempt: sign, POST, read at most 1 KiB of the answer, time it. Never inside a
+//! database transaction.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+
+use super::record::Attempt;
+use super::schedule::{Response, parse_retry_after};
+use super::signature::{SigningSecret, sign};
+use super::target::is_public;
+
+const KEPT_BODY: usize = 1024;
+
+/// A signed message ready to send.
+pub struct Message<'a> {
+    pub url: &'a str,
+    pub id: &'a str,
+    pub body: Vec<u8>,
+    pub secrets: &'a [SigningSecret],
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    message: Message<'_>,
+    now: DateTime<Utc>,
+    allow_private: bool,
+) -> (Attempt, Response) {
+    let started = Instant::now();
+    let timestamp = now.timestamp();
+    let failed = |error: String| {
+        let attempt = Attempt {
+            at: now,
+            duration_ms: elapsed_ms(started),
+            status_code: None,
+            error: Some(error),
+            response_body: None,
+        };
+        (attempt, Response::NoResponse)
+    };
+    // The resolver screens host names at connect time; an address written into the URL
+    // never reaches it, so it is screened here.
+    if !allow_private {
+        let literal = reqwest::Url::parse(message.url)
+            .ok()
+            .and_then(|url| match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            });
+        if literal.is_some_and(|ip| !is_public(ip)) {
+            return failed("the URL points at a private address".into());
+        }
+    }
+    let signature = sign(message.secrets, message.id, timestamp, &message.body);
+    let sent = client
+        .post(message.url)
+        .header(CONTENT_TYPE, "application/json")
+        .header("webhook-id", message.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(message.body)
+        .send()
+        .await;
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(error) => return failed(describe(&error)),
+    };
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, now));
+    let mut body = Vec::new();
+    while body.len() < KEPT_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(KEPT_BODY - body.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let attempt = Attempt {
+        at: now,
+        duration_ms: elapsed_ms(started),
+        status_code: Some(code),
+        error: None,
+        response_body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+    };
+    (attempt, Response::Status { code, retry_after })
+}
+
+fn elapsed_ms(started: Instant) -> u32 {
+    started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {cause}")
+    }
+}

@@ -1,0 +1,15 @@
+//! WEBHOOK PUSH: outbox row → signed HTTP → attempt record.
+//!
+//! The append transaction writes the outbox rows (`store`); the `pool` claims them with a
+//! lease, sends each with `attempt` through the SSRF-guarded `client`, asks `schedule` what
+//! the answer means, and records it. `signature` and `schedule` are pure.
+
+pub mod attempt;
+pub mod client;
+pub mod pool;
+pub mod rate;
+pub mod record;
+pub mod schedule;
+pub mod signature;
+pub mod target;
+pub mod webhook;

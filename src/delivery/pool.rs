@@ -1,0 +1,262 @@
+//! The delivery workers: claim due deliveries, send each in its own task under two limits —
+//! a global cap on requests in flight and a per-webhook cap, so one slow receiver cannot
+//! starve the others — then record the attempt. Woken after appends commit; polls as a
+//! fallback for retries falling due and for wake-ups that were lost.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::attempt::{self, Message};
+use super::rate::RateLimits;
+use super::record::ClaimedDelivery;
+use super::schedule::RetrySchedule;
+use super::signature::SigningSecret;
+use crate::clock::Clock;
+use crate::id::{DeliveryId, WebhookId};
+use crate::log::event::Envelope;
+use crate::store::{AttemptResult, ClaimRequest, Store};
+
+/// How long shutdown lets requests in flight finish before handing their leases back.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Claims are made in slices of this many, so a deep backlog is spread between processes.
+const CLAIM_BATCH: u32 = 64;
+
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub schedule: RetrySchedule,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub per_webhook: u32,
+    pub allow_private: bool,
+    pub disable_after: Duration,
+    pub poll_interval: Duration,
+    /// How long a claim is held before another worker may take it: the timeout plus room
+    /// for waiting on a rate limit.
+    pub lease: Duration,
+}
+
+pub struct DeliveryPool {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+    in_flight: Mutex<HashMap<WebhookId, u32>>,
+    leased: Mutex<HashSet<DeliveryId>>,
+    rate_limits: RateLimits,
+}
+
+impl DeliveryPool {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: DeliveryConfig) -> Arc<Self> {
+        Arc::new(Self {
+            client: super::client::build(config.timeout, config.allow_private),
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            store,
+            clock,
+            config,
+            wake: Notify::new(),
+            in_flight: Mutex::default(),
+            leased: Mutex::default(),
+            rate_limits: RateLimits::default(),
+        })
+    }
+
+    /// The time, as the workers see it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Something may be due: an append committed, or time moved.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let tasks = TaskTracker::new();
+        loop {
+            self.claim_and_spawn(&tasks).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("deliveries still in flight at shutdown; handing their leases back");
+        }
+        let unfinished: Vec<DeliveryId> = self
+            .leased
+            .lock()
+            .expect("leases lock")
+            .iter()
+            .copied()
+            .collect();
+        if !unfinished.is_empty() {
+            if let Err(error) = self
+                .store
+                .release_deliveries(&unfinished, self.clock.now())
+                .await
+            {
+                tracing::warn!(%error, "could not hand leases back; they expire on their own");
+            }
+        }
+    }
+
+    /// Claims while there is room and work.
+    async fn claim_and_spawn(self: &Arc<Self>, tasks: &TaskTracker) {
+        loop {
+            let free = self.slots.available_permits() as u32;
+            if free == 0 {
+                return; // a finishing delivery wakes the loop
+            }
+            let room: Vec<(WebhookId, u32)> = self
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .iter()
+                .map(|(webhook, busy)| (*webhook, self.config.per_webhook.saturating_sub(*busy)))
+                .collect();
+            let now = self.clock.now();
+            let request = ClaimRequest {
+                now,
+                lease_until: now
+                    + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
+                limit: free.min(CLAIM_BATCH),
+                room: &room,
+                default_room: self.config.per_webhook,
+            };
+            let claimed = match self.store.claim_deliveries(request).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "could not claim deliveries");
+                    return;
+                }
+            };
+            let full = claimed.len() as u32 == free.min(CLAIM_BATCH);
+            for delivery in claimed {
+                let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                    break;
+                };
+                *self
+                    .in_flight
+                    .lock()
+                    .expect("in-flight lock")
+                    .entry(delivery.webhook_id)
+                    .or_default() += 1;
+                self.leased.lock().expect("leases lock").insert(delivery.id);
+                let pool = Arc::clone(self);
+                tasks.spawn(async move {
+                    pool.deliver(delivery).await;
+                    drop(slot);
+                });
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    async fn deliver(self: Arc<Self>, delivery: ClaimedDelivery) {
+        if let Some(per_second) = delivery.rate_limit {
+            self.rate_limits
+                .acquire(delivery.webhook_id, per_second)
+                .await;
+        }
+        let secrets: Vec<SigningSecret> = delivery
+            .secrets
+            .iter()
+            .filter_map(|secret| SigningSecret::parse(secret).ok())
+            .collect();
+        let body = serde_json::to_vec(&Envelope::new(&delivery.event, &delivery.identity))
+            .expect("an envelope serialises");
+        let id = delivery.event.id.to_string();
+        let message = Message {
+            url: &delivery.url,
+            id: &id,
+            body,
+            secrets: &secrets,
+        };
+        let (record, response) = attempt::send(
+            &self.client,
+            message,
+            self.clock.now(),
+            self.config.allow_private,
+        )
+        .await;
+        let now = self.clock.now();
+        let outcome = self.config.schedule.outcome(
+            delivery.attempt as usize,
+            response,
+            now,
+            &mut rand::rng(),
+        );
+        tracing::debug!(delivery = %delivery.id, attempt = delivery.attempt, ?outcome, "delivery attempted");
+        let result = AttemptResult {
+            delivery: delivery.id,
+            webhook: delivery.webhook_id,
+            attempt: delivery.attempt,
+            record: &record,
+            outcome,
+            now,
+            disable_after: chrono::Duration::from_std(self.config.disable_after)
+                .expect("a sane duration"),
+        };
+        // If this fails the lease runs out and the delivery is tried again: at least once.
+        if let Err(error) = self.store.record_attempt(result).await {
+            tracing::warn!(%error, delivery = %delivery.id, "could not record a delivery attempt");
+        }
+        self.leased
+            .lock()
+            .expect("leases lock")
+            .remove(&delivery.id);
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        if let Some(busy) = in_flight.get_mut(&delivery.webhook_id) {
+            *busy -= 1;
+            if *busy == 0 {
+                in_flight.remove(&delivery.webhook_id);
+            }
+        }
+        drop(in_flight);
+        self.wake();
+    }
+
+    /// Sends a signed `webhook.ping` now, outside the outbox.
+    pub async fn ping(
+        &self,
+        url: &str,
+        secrets: &[String],
+        webhook: WebhookId,
+    ) -> super::record::Attempt {
+        let secrets: Vec<SigningSecret> = secrets
+            .iter()
+            .filter_map(|secret| SigningSecret::parse(secret).ok())
+            .collect();
+        let id = crate::id::EventId::generate().to_string();
+        let now = self.clock.now();
+        let body = serde_json::json!({
+            "id": id,
+            "type": "webhook.ping",
+            "createdAt": crate::timestamp::format(&now),
+            "data": { "webhookId": webhook },
+        });
+        let message = Message {
+            url,
+            id: &id,
+            body: body.to_string().into_bytes(),
+            secrets: &secrets,
+        };
+        attempt::send(&self.client, message, now, self.config.allow_private)
+            .await
+            .0
+    }
+}

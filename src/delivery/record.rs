@@ -1,0 +1,81 @@
+//! What the delivery log shows: deliveries, their attempts, and how to ask for them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::id::{DeliveryId, EventId, WebhookId};
+use crate::log::cursor::Seq;
+use crate::log::event::StoredEvent;
+use crate::log::identity::IdentityHandle;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Succeeded,
+            DeliveryStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == raw)
+    }
+}
+
+/// One try at delivering, as recorded.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub at: DateTime<Utc>,
+    pub duration_ms: u32,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    /// The first 1 KiB of what the endpoint answered.
+    pub response_body: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub identity: IdentityHandle,
+    pub seq: Seq,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<Attempt>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A claimed delivery with everything needed to send it, leased until the claim's end.
+#[derive(Debug)]
+pub struct ClaimedDelivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub url: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub rate_limit: Option<u32>,
+    pub identity: IdentityHandle,
+    pub event: StoredEvent,
+    /// Active signing secrets, newest first.
+    pub secrets: Vec<String>,
+}

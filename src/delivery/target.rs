@@ -1,0 +1,167 @@
+//! Where a webhook may point: `http`/`https` URLs whose addresses are public. Loopback,
+//! private, link-local (cloud metadata included) and other internal ranges are refused at
+//! registration and again at connect time, unless private targets are allowed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use reqwest::Url;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidTarget {
+    #[error("the URL does not parse")]
+    Malformed,
+    #[error("webhook URLs must be http or https")]
+    Scheme,
+    #[error("webhook URLs must be at most 2,048 characters")]
+    Length,
+    #[error("the host does not resolve")]
+    Unresolvable,
+    #[error("the host resolves to a private, loopback, link-local or metadata address ({0})")]
+    Private(IpAddr),
+}
+
+/// A webhook URL, already checked when it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookUrl(Url);
+
+impl WebhookUrl {
+    /// Parses and, unless `allow_private`, resolves the host and refuses internal addresses.
+    pub async fn parse(raw: &str, allow_private: bool) -> Result<Self, InvalidTarget> {
+        if raw.len() > 2048 {
+            return Err(InvalidTarget::Length);
+        }
+        let url = Url::parse(raw).map_err(|_| InvalidTarget::Malformed)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(InvalidTarget::Scheme);
+        }
+        if url.host().is_none() {
+            return Err(InvalidTarget::Malformed);
+        }
+        if !allow_private {
+            resolve_public(&url).await?;
+        }
+        Ok(Self(url))
+    }
+
+    /// A URL stored when it was checked.
+    pub fn trusted(url: Url) -> Self {
+        Self(url)
+    }
+
+    pub fn as_url(&self) -> &Url {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Every address `url`'s host resolves to, all of them public.
+pub async fn resolve_public(url: &Url) -> Result<Vec<SocketAddr>, InvalidTarget> {
+    let host = url.host_str().ok_or(InvalidTarget::Malformed)?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| InvalidTarget::Unresolvable)?
+            .collect(),
+    };
+    if addresses.is_empty() {
+        return Err(InvalidTarget::Unresolvable);
+    }
+    match addresses.iter().find(|address| !is_public(address.ip())) {
+        Some(private) => Err(InvalidTarget::Private(private.ip())),
+        None => Ok(addresses),
+    }
+}
+
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254/16, which holds the cloud metadata address
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local, including fd00:ec2::254 metadata
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || ip.segments()[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible, deprecated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_addresses_are_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1/hook",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+            "http://100.64.0.1/",
+            "http://localhost:8080/",
+        ] {
+            assert!(
+                matches!(
+                    WebhookUrl::parse(url, false).await,
+                    Err(InvalidTarget::Private(_))
+                ),
+                "{url}"
+            );
+            assert!(WebhookUrl::parse(url, true).await.is_ok(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_http_and_https_parse() {
+        assert_eq!(
+            WebhookUrl::parse("ftp://example.com/", true).await,
+            Err(InvalidTarget::Scheme)
+        );
+        assert_eq!(
+            WebhookUrl::parse("file:///etc/passwd", true).await,
+            Err(InvalidTarget::Scheme)
+        );
+        assert_eq!(
+            WebhookUrl::parse("not a url", true).await,
+            Err(InvalidTarget::Malformed)
+        );
+        assert!(
+            WebhookUrl::parse("https://93.184.216.34/hook", false)
+                .await
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The outbox: claiming due deliveries with a lease, recording attempts, the delivery log.
+//! No statement here is held open across an HTTP call.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::delivery::record::{Attempt, ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::schedule::AttemptOutcome;
+use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
+use crate::log::cursor::Seq;
+use crate::log::event::StoredEvent;
+use crate::log::identity::IdentityHandle;
+use crate::store::{AttemptResult, ClaimRequest, StoreResult};
+
+/// - `due` looks at the earliest due rows only (a bounded scan however deep the backlog),
+///   skipping inactive webhooks (their rows are held) and, for ordered webhooks, any row
+///   with an earlier pending row of the same identity;
+/// - `fair` keeps at most each webhook's room, so one slow endpoint cannot fill a claim;
+/// - `locked` re-checks due-ness under the row lock and skips rows another worker holds;
+/// - the claim pushes `next_attempt_at` to the lease's end: the lease.
+const CLAIM: &str = "
+WITH room AS (
+    SELECT * FROM unnest($4::uuid[], $5::int[]) AS room (webhook_id, free)
+), due AS (
+    SELECT d.id, d.webhook_id, d.next_attempt_at
+    FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.active
+      AND (NOT w.ordered OR NOT EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.webhook_id = d.webhook_id AND e.identity_id = d.identity_id
+              AND e.status = 'pending' AND e.seq < d.seq))
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT $3 * 4
+), fair AS (
+    SELECT ranked.id FROM (
+        SELECT due.id, due.webhook_id, due.next_attempt_at,
+               row_number() OVER (PARTITION BY due.webhook_id ORDER BY due.next_attempt_at, due.id) AS rank
+        FROM due
+    ) ranked LEFT JOIN room ON room.webhook_id = ranked.webhook_id
+    WHERE ranked.rank <= coalesce(room.free, $6)
+    ORDER BY ranked.next_attempt_at, ranked.id
+    LIMIT $3
+), locked AS (
+    SELECT id FROM deliveries
+    WHERE id IN (SELECT id FROM fair) AND status = 'pending' AND next_attempt_at <= $1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET next_attempt_at = $2, attempts = d.attempts + 1
+    FROM locked WHERE d.id = locked.id
+    RETURNING d.id, d.webhook_id, d.attempts, d.identity_id, d.seq
+)
+SELECT claimed.id, claimed.webhook_id, claimed.attempts, claimed.seq, w.url, w.rate_limit, i.handle,
+       e.id AS event_id, e.type, e.data, e.created_at,
+       ARRAY(SELECT s.secret FROM webhook_secrets s
+             WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $1)
+             ORDER BY s.created_at DESC) AS secrets
+FROM claimed
+JOIN webhooks w ON w.id = claimed.webhook_id
+JOIN identities i ON i.id = claimed.identity_id
+JOIN events e ON e.identity_id = claimed.identity_id AND e.seq = claimed.seq
+ORDER BY claimed.webhook_id, claimed.seq";
+
+pub async fn claim_deliveries(
+    pool: &PgPool,
+    request: ClaimRequest<'_>,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = request
+        .room
+        .iter()
+        .map(|(id, free)| (id.as_uuid(), *free as i32))
+        .unzip();
+    let rows = sqlx::query(CLAIM)
+        .bind(request.now)
+        .bind(request.lease_until)
+        .bind(i64::from(request.limit))
+        .bind(&room_ids)
+        .bind(&room_free)
+        .bind(request.default_room as i32)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let handle: String = row.try_get("handle")?;
+            Ok(ClaimedDelivery {
+                id: DeliveryId::from_uuid(row.try_get("id")?),
+                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
+                url: row.try_get("url")?,
+                attempt: row.try_get::<i32, _>("attempts")? as u32,
+                rate_limit: row
+                    .try_get::<Option<i32>, _>("rate_limit")?
+                    .map(|limit| limit as u32),
+                identity: IdentityHandle::parse(&handle)
+                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
+                event: StoredEvent {
+                    id: EventId::from_uuid(row.try_get("event_id")?),
+                    seq: Seq(row.try_get("seq")?),
+                    event_type: row.try_get("type")?,
+                    data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
+                    created_at: row.try_get("created_at")?,
+                },
+                secrets: row.try_get("secrets")?,
+            })
+        })
+        .collect()
+}
+
+/// One statement: the attempt row, the delivery's new state, and — only when it changes
+/// anything — the webhook's failure streak, so steady successes never touch the webhook row.
+const RECORD: &str = "
+WITH attempt AS (
+    INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+    VALUES ($1, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (delivery_id, attempt) DO NOTHING
+), delivery AS (
+    UPDATE deliveries SET status = $9, next_attempt_at = $10 WHERE id = $1
+)
+UPDATE webhooks SET
+    failing_since = CASE WHEN $11 THEN NULL ELSE coalesce(failing_since, $4) END,
+    active = CASE WHEN $12 THEN false
+                  WHEN NOT $11 AND coalesce(failing_since, $4) <= $4 - $13::interval THEN false
+                  ELSE active END,
+    disabled_reason = CASE
+        WHEN $12 THEN 'the endpoint answered 410 Gone'
+        WHEN NOT $11 AND coalesce(failing_since, $4) <= $4 - $13::interval
+            THEN 'every delivery failed for ' || $13::text
+        ELSE disabled_reason END
+WHERE id = $2 AND (
+    ($11 AND failing_since IS NOT NULL)
+    OR (NOT $11 AND (failing_since IS NULL OR $12 OR failing_since <= $4 - $13::interval)))";
+
+pub async fn record_attempt(pool: &PgPool, result: AttemptResult<'_>) -> StoreResult<()> {
+    let (status, next) = match result.outcome {
+        AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
+        AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        // Held: due as soon as the webhook is active again.
+        AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
+        AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
+    };
+    let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
+    let gone = matches!(result.outcome, AttemptOutcome::Gone);
+    let disable_after = format!("{} seconds", result.disable_after.num_seconds());
+    sqlx::query(RECORD)
+        .bind(result.delivery.as_uuid())
+        .bind(result.webhook.as_uuid())
+        .bind(result.attempt as i32)
+        .bind(result.record.at)
+        .bind(result.record.duration_ms as i32)
+        .bind(result.record.status_code.map(i32::from))
+        .bind(&result.record.error)
+        .bind(&result.record.response_body)
+        .bind(status.as_str())
+        .bind(next)
+        .bind(succeeded)
+        .bind(gone)
+        .bind(disable_after)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn release_deliveries(
+    pool: &PgPool,
+    ids: &[DeliveryId],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+    sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = $2, attempts = greatest(attempts - 1, 0)
+         WHERE id = ANY($1) AND status = 'pending'",
+    )
+    .bind(&ids)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "d.id, d.webhook_id, d.event_id, i.handle, d.seq, d.status, d.next_attempt_at, d.created_at";
+
+pub async fn list_deliveries(
+    pool: &PgPool,
+    tenant: TenantId,
+    webhook: WebhookId,
+    status: Option<DeliveryStatus>,
+    identity: Option<&IdentityHandle>,
+    after: Option<DeliveryId>,
+    limit: u32,
+) -> StoreResult<Vec<Delivery>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DELIVERY_COLUMNS}
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
+         WHERE w.tenant_id = $1 AND d.webhook_id = $2
+           AND ($3::text IS NULL OR d.status = $3) AND ($4::text IS NULL OR i.handle = $4)
+           AND ($5::uuid IS NULL OR d.id > $5)
+         ORDER BY d.id LIMIT $6"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(webhook.as_uuid())
+    .bind(status.map(DeliveryStatus::as_str))
+    .bind(identity.map(IdentityHandle::as_str))
+    .bind(after.map(|id| id.as_uuid()))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    with_attempts(pool, &rows).await
+}
+
+pub async fn find_delivery(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: DeliveryId,
+) -> StoreResult<Option<Delivery>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DELIVERY_COLUMNS}
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
+         WHERE w.tenant_id = $1 AND d.id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .fetch_all(pool)
+    .await?;
+    Ok(with_attempts(pool, &rows).await?.pop())
+}
+
+pub async fn retry_delivery(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: DeliveryId,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Delivery>> {
+    let updated = sqlx::query(
+        "UPDATE deliveries d SET status = 'pending', next_attempt_at = $3
+         FROM webhooks w WHERE w.id = d.webhook_id AND w.tenant_id = $1 AND d.id = $2",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .bind(now)
+    .execute(pool)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(None);
+    }
+    find_delivery(pool, tenant, id).await
+}
+
+pub async fn replay(
+    pool: &PgPool,
+    tenant: TenantId,
+    webhook: WebhookId,
+    identity: &IdentityHandle,
+    since: Seq,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<u64>> {
+    let row = sqlx::query(
+        "WITH target AS (
+            SELECT i.id FROM identities i WHERE i.tenant_id = $1 AND i.handle = $3
+         ), enqueued AS (
+            INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
+            SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
+            FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4
+            WHERE w.tenant_id = $1 AND w.id = $2
+              AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR e.type = ANY(w.event_names)
+                   OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(e.type, p)))
+            ORDER BY e.seq
+            RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM enqueued) AS enqueued",
+    )
+    .bind(tenant.as_uuid())
+    .bind(webhook.as_uuid())
+    .bind(identity.as_str())
+    .bind(since.0)
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    if row.try_get::<i64, _>("found")? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(row.try_get::<i64, _>("enqueued")? as u64))
+}
+
+/// Fetches the attempts of a page of deliveries in one query.
+async fn with_attempts(
+    pool: &PgPool,
+    rows: &[sqlx::postgres::PgRow],
+) -> StoreResult<Vec<Delivery>> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let attempt_rows = sqlx::query(
+        "SELECT delivery_id, at, duration_ms, status_code, error, response_body
+         FROM delivery_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
+    for row in &attempt_rows {
+        attempts
+            .entry(row.try_get("delivery_id")?)
+            .or_default()
+            .push(Attempt {
+                at: row.try_get("at")?,
+                duration_ms: row.try_get::<i32, _>("duration_ms")? as u32,
+                status_code: row
+                    .try_get::<Option<i32>, _>("status_code")?
+                    .map(|code| code as u16),
+                error: row.try_get("error")?,
+                response_body: row.try_get("response_body")?,
+            });
+    }
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("id")?;
+            let handle: String = row.try_get("handle")?;
+            let status: String = row.try_get("status")?;
+            Ok(Delivery {
+                id: DeliveryId::from_uuid(id),
+                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
+                event_id: EventId::from_uuid(row.try_get("event_id")?),
+                identity: IdentityHandle::parse(&handle)
+                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
+                seq: Seq(row.try_get("seq")?),
+                status: DeliveryStatus::parse(&status).ok_or_else(|| {
+                    sqlx::Error::Decode("stored delivery status is invalid".into())
+                })?,
+                attempts: attempts.remove(&id).unwrap_or_default(),
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
