@@ -28,7 +28,9 @@ pub async fn send(
     allow_private: bool,
 ) -> (Attempt, Response) {
     let started = Instant::now();
-    let timestamp = now.timestamp();
+    // Receivers check the timestamp against their own clock, so it is the wall clock's even
+    // when the scheduling clock is a test's.
+    let timestamp = Utc::now().timestamp();
     let failed = |error: String| {
         let attempt = Attempt {
             at: now,

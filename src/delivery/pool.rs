@@ -50,6 +50,8 @@ pub struct DeliveryPool {
     in_flight: Mutex<HashMap<WebhookId, u32>>,
     leased: Mutex<HashSet<DeliveryId>>,
     rate_limits: RateLimits,
+    /// Attempts recorded so far: lets a caller await an outcome instead of polling for it.
+    recorded: tokio::sync::watch::Sender<u64>,
 }
 
 impl DeliveryPool {
@@ -64,7 +66,13 @@ impl DeliveryPool {
             in_flight: Mutex::default(),
             leased: Mutex::default(),
             rate_limits: RateLimits::default(),
+            recorded: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// The number of attempts recorded, as it changes.
+    pub fn recorded(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.recorded.subscribe()
     }
 
     /// The time, as the workers see it.
@@ -219,6 +227,7 @@ impl DeliveryPool {
             .lock()
             .expect("leases lock")
             .remove(&delivery.id);
+        self.recorded.send_modify(|recorded| *recorded += 1);
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
         if let Some(busy) = in_flight.get_mut(&delivery.webhook_id) {
             *busy -= 1;

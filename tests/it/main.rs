@@ -9,5 +9,6 @@ mod identities;
 mod long_poll;
 mod ops;
 mod pull;
+mod push;
 mod support;
 mod tenants;

@@ -2,11 +2,17 @@
 //! helper per endpoint so tests read as a user's actions.
 
 pub mod cluster;
+pub mod receiver;
 
 use std::net::SocketAddr;
 
 use reqwest::{Response, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
 use seqhook::app::App;
+use seqhook::clock::ManualClock;
+use seqhook::delivery::pool::DeliveryPool;
 use seqhook::config::ServeConfig;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -22,6 +28,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Held long-polls: lets a test append only once a long-poll has read and is waiting.
     pub armed: watch::Receiver<usize>,
+    /// The delivery workers' clock: tests move it forward to make retries due.
+    pub clock: Arc<ManualClock>,
+    deliveries: Arc<DeliveryPool>,
     shutdown: CancellationToken,
     served: JoinHandle<anyhow::Result<()>>,
 }
@@ -39,13 +48,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(mut config: ServeConfig) -> TestApp {
+        // `RUST_LOG=seqhook=debug cargo test …` shows the app's logs with a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         config.admin_token = Some(ADMIN_TOKEN.into());
+        config.allow_private_webhooks = true;
+        // Only a wake-up can start a delivery: a prompt one proves the wake-up path.
+        config.delivery_poll = Duration::from_secs(3600);
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("bound address");
-        let app = App::build(config).await.expect("app builds");
+        let clock = Arc::new(ManualClock::default());
+        let app = App::build_with_clock(config, clock.clone()).await.expect("app builds");
+        let deliveries = app.deliveries();
         let health = app.health();
         let armed = app.held_long_polls();
         let shutdown = CancellationToken::new();
@@ -55,6 +74,8 @@ impl TestApp {
             base: format!("http://{address}"),
             client: reqwest::Client::new(),
             armed,
+            clock,
+            deliveries,
             shutdown,
             served,
         }
@@ -67,6 +88,21 @@ impl TestApp {
             .await
             .expect("serve task")
             .expect("clean shutdown");
+    }
+
+    /// Waits until this app has recorded `n` delivery attempts in all.
+    pub async fn recorded(&self, n: u64) {
+        let mut recorded = self.deliveries.recorded();
+        tokio::time::timeout(Duration::from_secs(30), recorded.wait_for(|recorded| *recorded >= n))
+            .await
+            .expect("attempts recorded within 30 s")
+            .expect("app alive");
+    }
+
+    /// Moves the delivery clock forward and wakes the workers to look again.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.deliveries.wake();
     }
 
     pub fn begin_shutdown(&self) {
@@ -164,6 +200,23 @@ impl TestApp {
         let status = response.status();
         let body: Value = response.json().await.expect("json");
         assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).bearer_auth(key).json(body).send().await.expect("request")
+    }
+
+    pub async fn patch(&self, key: &str, path: &str, body: &Value) -> Response {
+        self.client.patch(self.url(path)).bearer_auth(key).json(body).send().await.expect("request")
+    }
+
+    /// Registers a webhook and returns its body (with the secret), asserting 201.
+    pub async fn create_webhook(&self, key: &str, body: &Value) -> Value {
+        let response = self.post(key, "/v1/webhooks", body).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }
 
