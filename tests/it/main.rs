@@ -12,3 +12,4 @@ mod pull;
 mod push;
 mod support;
 mod tenants;
+mod webhooks;

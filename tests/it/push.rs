@@ -10,7 +10,10 @@ use crate::support::receiver::{Reply, WebhookReceiver};
 use crate::support::{TestApp, TestDatabase, email_sent, no_reply};
 
 async fn delivery_log(app: &TestApp, key: &str, webhook: &Value, query: &str) -> Vec<Value> {
-    let path = format!("/v1/webhooks/{}/deliveries?{query}", webhook["id"].as_str().unwrap());
+    let path = format!(
+        "/v1/webhooks/{}/deliveries?{query}",
+        webhook["id"].as_str().unwrap()
+    );
     let body: Value = app.get(key, &path).await.json().await.unwrap();
     body["data"].as_array().unwrap().clone()
 }
@@ -21,13 +24,18 @@ async fn an_appended_event_is_pushed_signed_with_the_envelope_the_pull_shows() {
     let app = TestApp::spawn(&db.url).await;
     let receiver = WebhookReceiver::start().await;
     let tenant = app.tenant_with_identity("alice").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url })).await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
     let secret = webhook["secret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"));
 
     let appended = app.append_ok(&tenant.key, "alice", &email_sent(1)).await;
     let request = receiver.next().await;
-    assert!(request.verify(secret), "the signature verifies with an independent implementation");
+    assert!(
+        request.verify(secret),
+        "the signature verifies with an independent implementation"
+    );
     assert_eq!(request.webhook_id(), appended[0]["id"]);
     assert_eq!(request.headers["content-type"], "application/json");
     let pulled = app.pull_ok(&tenant.key, "alice", "").await;
@@ -50,7 +58,9 @@ async fn a_failed_delivery_is_retried_on_the_schedule_with_the_same_id_even_hour
     let receiver = WebhookReceiver::start().await;
     receiver.script([Reply::Status(500), Reply::Status(502)]);
     let tenant = app.tenant_with_identity("alice").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url })).await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
 
     let first = receiver.next().await;
@@ -70,7 +80,13 @@ async fn a_failed_delivery_is_retried_on_the_schedule_with_the_same_id_even_hour
 
     let log = delivery_log(&app, &tenant.key, &webhook, "").await;
     let attempts = log[0]["attempts"].as_array().unwrap();
-    assert_eq!(attempts.iter().map(|a| a["statusCode"].as_u64().unwrap()).collect::<Vec<_>>(), [500, 502, 204]);
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a["statusCode"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [500, 502, 204]
+    );
     assert_eq!(attempts[0]["responseBody"], "scripted reply");
     assert_eq!(log[0]["status"], "succeeded");
     assert_eq!(receiver.pending().await, 0, "no duplicate was sent");
@@ -87,15 +103,24 @@ async fn retry_after_is_honoured_and_the_last_failure_gives_up() {
     let receiver = WebhookReceiver::start().await;
     receiver.script([Reply::RetryAfter(429, 120), Reply::Status(500)]);
     let tenant = app.tenant_with_identity("alice").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url })).await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
     receiver.next().await;
     app.recorded(1).await;
 
     let log = delivery_log(&app, &tenant.key, &webhook, "").await;
-    let attempted = chrono::DateTime::parse_from_rfc3339(log[0]["attempts"][0]["at"].as_str().unwrap()).unwrap();
-    let next = chrono::DateTime::parse_from_rfc3339(log[0]["nextAttemptAt"].as_str().unwrap()).unwrap();
-    assert_eq!((next - attempted).num_seconds(), 120, "Retry-After, not the schedule's 1 s");
+    let attempted =
+        chrono::DateTime::parse_from_rfc3339(log[0]["attempts"][0]["at"].as_str().unwrap())
+            .unwrap();
+    let next =
+        chrono::DateTime::parse_from_rfc3339(log[0]["nextAttemptAt"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (next - attempted).num_seconds(),
+        120,
+        "Retry-After, not the schedule's 1 s"
+    );
 
     app.advance(Duration::from_secs(121));
     receiver.next().await;
@@ -115,7 +140,12 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
     let receiver = WebhookReceiver::start().await;
     receiver.script([Reply::Status(410)]);
     let tenant = app.tenant_with_identity("alice").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url, "ordered": true })).await;
+    let webhook = app
+        .create_webhook(
+            &tenant.key,
+            &json!({ "url": receiver.url, "ordered": true }),
+        )
+        .await;
     let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
     receiver.next().await;
@@ -125,10 +155,22 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
     assert_eq!(disabled["active"], false);
     assert_eq!(disabled["disabledReason"], "the endpoint answered 410 Gone");
     // While inactive, events are held, not sent.
-    app.append_ok(&tenant.key, "alice", &json!({ "events": [no_reply(2), no_reply(3)] })).await;
-    assert_eq!(delivery_log(&app, &tenant.key, &webhook, "status=pending").await.len(), 3);
+    app.append_ok(
+        &tenant.key,
+        "alice",
+        &json!({ "events": [no_reply(2), no_reply(3)] }),
+    )
+    .await;
+    assert_eq!(
+        delivery_log(&app, &tenant.key, &webhook, "status=pending")
+            .await
+            .len(),
+        3
+    );
 
-    let response = app.patch(&tenant.key, &path, &json!({ "active": true })).await;
+    let response = app
+        .patch(&tenant.key, &path, &json!({ "active": true }))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let reactivated: Value = response.json().await.unwrap();
     assert_eq!(reactivated["active"], true);
@@ -150,20 +192,43 @@ async fn an_ordered_webhook_holds_back_only_the_retrying_identitys_later_events(
     receiver.script([Reply::Status(500)]);
     let tenant = app.tenant_with_identity("alice").await;
     app.put_identity(&tenant.key, "bob").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url, "ordered": true })).await;
+    let webhook = app
+        .create_webhook(
+            &tenant.key,
+            &json!({ "url": receiver.url, "ordered": true }),
+        )
+        .await;
 
-    app.append_ok(&tenant.key, "alice", &json!({ "events": [no_reply(1), no_reply(2)] })).await;
+    app.append_ok(
+        &tenant.key,
+        "alice",
+        &json!({ "events": [no_reply(1), no_reply(2)] }),
+    )
+    .await;
     let failed = receiver.next().await.json();
     app.recorded(1).await;
-    assert_eq!((failed["identity"].as_str().unwrap(), failed["seq"].as_u64().unwrap()), ("alice", 1));
+    assert_eq!(
+        (
+            failed["identity"].as_str().unwrap(),
+            failed["seq"].as_u64().unwrap()
+        ),
+        ("alice", 1)
+    );
     app.append_ok(&tenant.key, "bob", &no_reply(1)).await;
     let bob = receiver.next().await.json();
-    assert_eq!(bob["identity"], "bob", "bob is not held back by alice's retry");
+    assert_eq!(
+        bob["identity"], "bob",
+        "bob is not held back by alice's retry"
+    );
     app.recorded(2).await;
 
     let held = delivery_log(&app, &tenant.key, &webhook, "identity=alice&status=pending").await;
     let second = held.iter().find(|d| d["seq"] == 2).unwrap();
-    assert_eq!(second["attempts"].as_array().unwrap().len(), 0, "alice's seq 2 waits for seq 1");
+    assert_eq!(
+        second["attempts"].as_array().unwrap().len(),
+        0,
+        "alice's seq 2 waits for seq 1"
+    );
 
     app.advance(Duration::from_secs(10));
     let order: Vec<u64> = [receiver.next().await.json(), receiver.next().await.json()]
@@ -200,7 +265,10 @@ async fn filters_pick_event_types_by_name_or_prefix_and_identities_by_handle() {
         .collect();
     assert_eq!(types, ["email.sent", "mailbox.replaced"]);
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries").fetch_one(&pool).await.unwrap();
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(outbox, 2, "filtered-out events never enter the outbox");
     pool.close().await;
     app.stop().await;
@@ -214,19 +282,42 @@ async fn during_rotation_each_delivery_carries_a_signature_per_active_secret() {
     let receiver = WebhookReceiver::start().await;
     let tenant = app.tenant_with_identity("alice").await;
     let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url, "secret": old })).await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "secret": old }))
+        .await;
     assert_eq!(webhook["secret"], old);
     let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
 
-    let rotated: Value = app.post(&tenant.key, &format!("{path}/secrets/rotate"), &json!({ "expireOldAfterSecs": 3600 })).await.json().await.unwrap();
+    let rotated: Value = app
+        .post(
+            &tenant.key,
+            &format!("{path}/secrets/rotate"),
+            &json!({ "expireOldAfterSecs": 3600 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let new = rotated["key"].as_str().unwrap();
     assert_ne!(new, old);
-    let shown: Value = app.get(&tenant.key, &format!("{path}/secret")).await.json().await.unwrap();
+    let shown: Value = app
+        .get(&tenant.key, &format!("{path}/secret"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(shown["key"], new);
 
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
     let request = receiver.next().await;
-    assert_eq!(request.headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    assert_eq!(
+        request.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
     assert!(request.verify(old) && request.verify(new));
 
     // Once the old secret expires, only the new one signs.
@@ -244,34 +335,69 @@ async fn manual_retry_replay_and_ping_reach_the_receiver() {
     let app = TestApp::spawn(&db.url).await;
     let receiver = WebhookReceiver::start().await;
     let tenant = app.tenant_with_identity("alice").await;
-    app.append_ok(&tenant.key, "alice", &json!({ "events": [no_reply(1), no_reply(2), no_reply(3)] })).await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url })).await;
+    app.append_ok(
+        &tenant.key,
+        "alice",
+        &json!({ "events": [no_reply(1), no_reply(2), no_reply(3)] }),
+    )
+    .await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
     let id = webhook["id"].as_str().unwrap();
     let secret = webhook["secret"].as_str().unwrap();
 
     // Events from before the webhook existed: replay them from a seq.
-    let replay = app.post(&tenant.key, &format!("/v1/webhooks/{id}/replay"), &json!({ "identity": "alice", "since": 1 })).await;
+    let replay = app
+        .post(
+            &tenant.key,
+            &format!("/v1/webhooks/{id}/replay"),
+            &json!({ "identity": "alice", "since": 1 }),
+        )
+        .await;
     assert_eq!(replay.status(), StatusCode::ACCEPTED);
     assert_eq!(replay.json::<Value>().await.unwrap()["enqueued"], 2);
-    let mut seqs = vec![receiver.next().await.json()["seq"].as_u64().unwrap(), receiver.next().await.json()["seq"].as_u64().unwrap()];
+    let mut seqs = vec![
+        receiver.next().await.json()["seq"].as_u64().unwrap(),
+        receiver.next().await.json()["seq"].as_u64().unwrap(),
+    ];
     seqs.sort();
     assert_eq!(seqs, [2, 3]);
     app.recorded(2).await;
 
     let delivery = &delivery_log(&app, &tenant.key, &webhook, "").await[0];
-    let retried = app.post(&tenant.key, &format!("/v1/deliveries/{}/retry", delivery["id"].as_str().unwrap()), &json!({})).await;
+    let retried = app
+        .post(
+            &tenant.key,
+            &format!("/v1/deliveries/{}/retry", delivery["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
     assert_eq!(retried.status(), StatusCode::ACCEPTED);
     let again = receiver.next().await;
     assert_eq!(again.webhook_id(), delivery["eventId"]);
     app.recorded(3).await;
 
-    let ping: Value = app.post(&tenant.key, &format!("/v1/webhooks/{id}/ping"), &json!({})).await.json().await.unwrap();
+    let ping: Value = app
+        .post(&tenant.key, &format!("/v1/webhooks/{id}/ping"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ping["delivered"], true, "{ping}");
     let request = receiver.next().await;
     assert!(request.verify(secret));
     assert_eq!(request.json()["type"], "webhook.ping");
 
-    let shown: Value = app.get(&tenant.key, &format!("/v1/deliveries/{}", delivery["id"].as_str().unwrap())).await.json().await.unwrap();
+    let shown: Value = app
+        .get(
+            &tenant.key,
+            &format!("/v1/deliveries/{}", delivery["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 2);
     app.stop().await;
     db.drop().await;
@@ -287,7 +413,9 @@ async fn a_webhook_whose_deliveries_fail_for_the_configured_time_is_disabled_kee
     let receiver = WebhookReceiver::start().await;
     receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
     let tenant = app.tenant_with_identity("alice").await;
-    let webhook = app.create_webhook(&tenant.key, &json!({ "url": receiver.url })).await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
     let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
     receiver.next().await;
@@ -296,14 +424,29 @@ async fn a_webhook_whose_deliveries_fail_for_the_configured_time_is_disabled_kee
     receiver.next().await;
     app.recorded(2).await;
     let still: Value = app.get(&tenant.key, &path).await.json().await.unwrap();
-    assert_eq!(still["active"], true, "45 minutes of failures is under the hour");
+    assert_eq!(
+        still["active"], true,
+        "45 minutes of failures is under the hour"
+    );
     app.advance(Duration::from_secs(45 * 60));
     receiver.next().await;
     app.recorded(3).await;
     let disabled: Value = app.get(&tenant.key, &path).await.json().await.unwrap();
     assert_eq!(disabled["active"], false);
-    assert!(disabled["disabledReason"].as_str().unwrap().contains("failed"), "{disabled}");
-    assert_eq!(delivery_log(&app, &tenant.key, &webhook, "status=pending").await.len(), 1, "held, not dropped");
+    assert!(
+        disabled["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("failed"),
+        "{disabled}"
+    );
+    assert_eq!(
+        delivery_log(&app, &tenant.key, &webhook, "status=pending")
+            .await
+            .len(),
+        1,
+        "held, not dropped"
+    );
     app.stop().await;
     db.drop().await;
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use seqhook::app::App;
 use seqhook::clock::ManualClock;
-use seqhook::delivery::pool::DeliveryPool;
 use seqhook::config::ServeConfig;
+use seqhook::delivery::pool::DeliveryPool;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,101 +23,13 @@ pub use cluster::TestDatabase;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-pub struct TestApp {
+/// Requests to a running seqhook, one helper per endpoint.
+pub struct ApiClient {
     pub base: String,
     pub client: reqwest::Client,
-    /// Held long-polls: lets a test append only once a long-poll has read and is waiting.
-    pub armed: watch::Receiver<usize>,
-    /// The delivery workers' clock: tests move it forward to make retries due.
-    pub clock: Arc<ManualClock>,
-    deliveries: Arc<DeliveryPool>,
-    shutdown: CancellationToken,
-    served: JoinHandle<anyhow::Result<()>>,
 }
 
-/// A tenant, as its first key.
-#[derive(Clone)]
-pub struct Tenant {
-    pub key: String,
-}
-
-impl TestApp {
-    /// An app on `database_url`, with its listener connected.
-    pub async fn spawn(database_url: &str) -> TestApp {
-        Self::spawn_with(ServeConfig::for_database(database_url)).await
-    }
-
-    pub async fn spawn_with(mut config: ServeConfig) -> TestApp {
-        // `RUST_LOG=seqhook=debug cargo test …` shows the app's logs with a failing test.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .try_init();
-        config.admin_token = Some(ADMIN_TOKEN.into());
-        config.allow_private_webhooks = true;
-        // Only a wake-up can start a delivery: a prompt one proves the wake-up path.
-        config.delivery_poll = Duration::from_secs(3600);
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .expect("bind 127.0.0.1:0");
-        let address = listener.local_addr().expect("bound address");
-        let clock = Arc::new(ManualClock::default());
-        let app = App::build_with_clock(config, clock.clone()).await.expect("app builds");
-        let deliveries = app.deliveries();
-        let health = app.health();
-        let armed = app.held_long_polls();
-        let shutdown = CancellationToken::new();
-        let served = tokio::spawn(app.serve(listener, shutdown.clone()));
-        health.wait_listening().await;
-        TestApp {
-            base: format!("http://{address}"),
-            client: reqwest::Client::new(),
-            armed,
-            clock,
-            deliveries,
-            shutdown,
-            served,
-        }
-    }
-
-    /// Begins graceful shutdown and waits for it to finish.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.served
-            .await
-            .expect("serve task")
-            .expect("clean shutdown");
-    }
-
-    /// Waits until this app has recorded `n` delivery attempts in all.
-    pub async fn recorded(&self, n: u64) {
-        let mut recorded = self.deliveries.recorded();
-        tokio::time::timeout(Duration::from_secs(30), recorded.wait_for(|recorded| *recorded >= n))
-            .await
-            .expect("attempts recorded within 30 s")
-            .expect("app alive");
-    }
-
-    /// Moves the delivery clock forward and wakes the workers to look again.
-    pub fn advance(&self, by: Duration) {
-        self.clock.advance(by);
-        self.deliveries.wake();
-    }
-
-    pub fn begin_shutdown(&self) {
-        self.shutdown.cancel();
-    }
-
-    /// Waits until at least `n` long-polls are held by this app.
-    pub async fn held(&self, n: usize) {
-        let mut armed = self.armed.clone();
-        armed
-            .wait_for(|armed| *armed >= n)
-            .await
-            .expect("app alive");
-    }
-
+impl ApiClient {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -204,11 +116,23 @@ impl TestApp {
     }
 
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).bearer_auth(key).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn patch(&self, key: &str, path: &str, body: &Value) -> Response {
-        self.client.patch(self.url(path)).bearer_auth(key).json(body).send().await.expect("request")
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Registers a webhook and returns its body (with the secret), asserting 201.
@@ -227,6 +151,129 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+}
+
+pub struct TestApp {
+    pub api: ApiClient,
+    /// Held long-polls: lets a test append only once a long-poll has read and is waiting.
+    pub armed: watch::Receiver<usize>,
+    /// The delivery workers' clock: tests move it forward to make retries due.
+    pub clock: Arc<ManualClock>,
+    deliveries: Arc<DeliveryPool>,
+    shutdown: CancellationToken,
+    served: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A tenant, as its first key.
+#[derive(Clone)]
+pub struct Tenant {
+    pub key: String,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
+impl TestApp {
+    /// Requests to a seqhook process the test started itself.
+    pub fn client_for(port: u16) -> ApiClient {
+        ApiClient {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// An app on `database_url`, with its listener connected.
+    pub async fn spawn(database_url: &str) -> TestApp {
+        Self::spawn_with(ServeConfig::for_database(database_url)).await
+    }
+
+    pub async fn spawn_with(mut config: ServeConfig) -> TestApp {
+        config.allow_private_webhooks = true;
+        Self::spawn_guarded(config).await
+    }
+
+    /// As `spawn_with`, keeping the config's SSRF guard as it is.
+    pub async fn spawn_guarded(mut config: ServeConfig) -> TestApp {
+        // `RUST_LOG=seqhook=debug cargo test …` shows the app's logs with a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        // Only a wake-up can start a delivery: a prompt one proves the wake-up path.
+        config.delivery_poll = Duration::from_secs(3600);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("bound address");
+        let clock = Arc::new(ManualClock::default());
+        let app = App::build_with_clock(config, clock.clone())
+            .await
+            .expect("app builds");
+        let deliveries = app.deliveries();
+        let health = app.health();
+        let armed = app.held_long_polls();
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn(app.serve(listener, shutdown.clone()));
+        health.wait_listening().await;
+        TestApp {
+            api: ApiClient {
+                base: format!("http://{address}"),
+                client: reqwest::Client::new(),
+            },
+            armed,
+            clock,
+            deliveries,
+            shutdown,
+            served,
+        }
+    }
+
+    /// Begins graceful shutdown and waits for it to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.served
+            .await
+            .expect("serve task")
+            .expect("clean shutdown");
+    }
+
+    /// Waits until this app has recorded `n` delivery attempts in all.
+    pub async fn recorded(&self, n: u64) {
+        let mut recorded = self.deliveries.recorded();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            recorded.wait_for(|recorded| *recorded >= n),
+        )
+        .await
+        .expect("attempts recorded within 30 s")
+        .expect("app alive");
+    }
+
+    /// Moves the delivery clock forward and wakes the workers to look again.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.deliveries.wake();
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until at least `n` long-polls are held by this app.
+    pub async fn held(&self, n: usize) {
+        let mut armed = self.armed.clone();
+        armed
+            .wait_for(|armed| *armed >= n)
+            .await
+            .expect("app alive");
     }
 }
 

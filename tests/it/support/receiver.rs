@@ -37,7 +37,10 @@ impl Received {
 
     /// Verifies the signature with the `standardwebhooks` crate, not our own signer.
     pub fn verify(&self, secret: &str) -> bool {
-        standardwebhooks::Webhook::new(secret).unwrap().verify(&self.body, &self.headers).is_ok()
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&self.body, &self.headers)
+            .is_ok()
     }
 }
 
@@ -56,14 +59,24 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     pub async fn start() -> Self {
         let (sender, received) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared { script: Mutex::default(), sender });
-        let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(Arc::clone(&shared));
+        let shared = Arc::new(Shared {
+            script: Mutex::default(),
+            sender,
+        });
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { url, shared, received: tokio::sync::Mutex::new(received), server }
+        Self {
+            url,
+            shared,
+            received: tokio::sync::Mutex::new(received),
+            server,
+        }
     }
 
     /// Replies for the next requests, in order; after them, 204.
@@ -97,10 +110,15 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let _ = shared.sender.send(Received { headers, body });
     match reply {
         None => StatusCode::NO_CONTENT.into_response(),
-        Some(Reply::Status(code)) => (StatusCode::from_u16(code).unwrap(), "scripted reply").into_response(),
-        Some(Reply::RetryAfter(code, seconds)) => {
-            (StatusCode::from_u16(code).unwrap(), [("retry-after", seconds.to_string())], "slow down").into_response()
+        Some(Reply::Status(code)) => {
+            (StatusCode::from_u16(code).unwrap(), "scripted reply").into_response()
         }
+        Some(Reply::RetryAfter(code, seconds)) => (
+            StatusCode::from_u16(code).unwrap(),
+            [("retry-after", seconds.to_string())],
+            "slow down",
+        )
+            .into_response(),
         Some(Reply::HoldUntil(release)) => {
             release.notified().await;
             StatusCode::OK.into_response()
