@@ -46,7 +46,8 @@ CREATE TABLE deliveries (
     next_attempt_at timestamptz,
     created_at      timestamptz NOT NULL
 );
-CREATE INDEX deliveries_due_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
+-- Claims walk active webhooks and take each one's earliest due rows from here.
+CREATE INDEX deliveries_due_idx ON deliveries (webhook_id, next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX deliveries_webhook_idx ON deliveries (webhook_id, id);
 -- Ordered webhooks hold back an identity's later events behind its earliest pending one.
 CREATE INDEX deliveries_ordering_idx ON deliveries (webhook_id, identity_id, seq) WHERE status = 'pending';

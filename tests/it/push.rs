@@ -450,3 +450,50 @@ async fn a_webhook_whose_deliveries_fail_for_the_configured_time_is_disabled_kee
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_another_webhook() {
+    let db = TestDatabase::create().await;
+    let mut config = seqhook::config::ServeConfig::for_database(&db.url);
+    config.webhook_concurrency = 1;
+    let app = TestApp::spawn_with(config).await;
+    let (slow, fast) = (
+        WebhookReceiver::start().await,
+        WebhookReceiver::start().await,
+    );
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    slow.script([Reply::HoldUntil(release.clone())]);
+    let tenant = app.tenant_with_identity("alice").await;
+    app.create_webhook(&tenant.key, &json!({ "url": slow.url }))
+        .await;
+    app.create_webhook(&tenant.key, &json!({ "url": fast.url }))
+        .await;
+
+    app.append_ok(
+        &tenant.key,
+        "alice",
+        &json!({ "events": [no_reply(1), no_reply(2), no_reply(3)] }),
+    )
+    .await;
+    slow.next().await; // one request held: the slow webhook's only slot is taken
+    let mut seqs: Vec<u64> = Vec::new();
+    for _ in 0..3 {
+        seqs.push(fast.next().await.json()["seq"].as_u64().unwrap());
+    }
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        [1, 2, 3],
+        "the other webhook got everything while the slow one held its slot"
+    );
+    assert_eq!(
+        slow.pending().await,
+        0,
+        "the slow webhook stayed at its cap of one in flight"
+    );
+    release.notify_one();
+    slow.next().await;
+    slow.next().await;
+    app.stop().await;
+    db.drop().await;
+}

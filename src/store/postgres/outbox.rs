@@ -17,37 +17,35 @@ use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
 use crate::store::{AttemptResult, ClaimRequest, StoreResult};
 
-/// - `due` looks at the earliest due rows only (a bounded scan however deep the backlog),
-///   skipping inactive webhooks (their rows are held) and, for ordered webhooks, any row
-///   with an earlier pending row of the same identity;
-/// - `fair` keeps at most each webhook's room, so one slow endpoint cannot fill a claim;
+/// - `due` walks the active webhooks and takes, from each, at most its room of earliest
+///   due rows — so a webhook with a deep backlog or no free slots cannot crowd the others
+///   out of a claim — skipping, for ordered webhooks, rows with an earlier pending row of
+///   the same identity (inactive webhooks' rows are held);
 /// - `locked` re-checks due-ness under the row lock and skips rows another worker holds;
 /// - the claim pushes `next_attempt_at` to the lease's end: the lease.
 const CLAIM: &str = "
 WITH room AS (
     SELECT * FROM unnest($4::uuid[], $5::int[]) AS room (webhook_id, free)
 ), due AS (
-    SELECT d.id, d.webhook_id, d.next_attempt_at
-    FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.active
-      AND (NOT w.ordered OR NOT EXISTS (
-            SELECT 1 FROM deliveries e
-            WHERE e.webhook_id = d.webhook_id AND e.identity_id = d.identity_id
-              AND e.status = 'pending' AND e.seq < d.seq))
+    SELECT d.id, d.next_attempt_at
+    FROM webhooks w
+    LEFT JOIN room ON room.webhook_id = w.id
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM deliveries d
+        WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+          AND (NOT w.ordered OR NOT EXISTS (
+                SELECT 1 FROM deliveries e
+                WHERE e.webhook_id = d.webhook_id AND e.identity_id = d.identity_id
+                  AND e.status = 'pending' AND e.seq < d.seq))
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT coalesce(room.free, $6)
+    ) d
+    WHERE w.active AND coalesce(room.free, $6) > 0
     ORDER BY d.next_attempt_at, d.id
-    LIMIT $3 * 4
-), fair AS (
-    SELECT ranked.id FROM (
-        SELECT due.id, due.webhook_id, due.next_attempt_at,
-               row_number() OVER (PARTITION BY due.webhook_id ORDER BY due.next_attempt_at, due.id) AS rank
-        FROM due
-    ) ranked LEFT JOIN room ON room.webhook_id = ranked.webhook_id
-    WHERE ranked.rank <= coalesce(room.free, $6)
-    ORDER BY ranked.next_attempt_at, ranked.id
     LIMIT $3
 ), locked AS (
     SELECT id FROM deliveries
-    WHERE id IN (SELECT id FROM fair) AND status = 'pending' AND next_attempt_at <= $1
+    WHERE id IN (SELECT id FROM due) AND status = 'pending' AND next_attempt_at <= $1
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE deliveries d SET next_attempt_at = $2, attempts = d.attempts + 1
