@@ -1,9 +1,7 @@
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::support::process::ServerProcess;
 use crate::support::{TestApp, TestDatabase};
 
 #[tokio::test]
@@ -33,46 +31,22 @@ async fn health_and_readiness_report_the_database_and_the_listener() {
 #[tokio::test]
 async fn the_binary_serves_then_exits_cleanly_on_sigterm() {
     let db = TestDatabase::create().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("SEQHOOK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SEQHOOK_ADMIN_TOKEN", "t")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The process says when it serves; wait for that line rather than for time.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.contains("seqhook serving") {
-            break;
-        }
-    }
-    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+    let mut server = ServerProcess::spawn(&db.url, &[]).await;
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", server.port))
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 
-    let pid = child.id().unwrap().to_string();
+    let pid = server.child.id().unwrap().to_string();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().await.unwrap();
+    let status = server.child.wait().await.unwrap();
     assert!(status.success(), "{status:?}");
-    let mut rest = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        rest.push(line);
-    }
+    let rest = server.remaining_stderr().await;
     assert!(
         rest.iter().any(|line| line.contains("shutting down")),
         "{rest:?}"

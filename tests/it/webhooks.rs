@@ -1,13 +1,12 @@
 //! Webhook management: CRUD, the SSRF guard, bad input, tenant isolation, and at-least-once
 //! delivery across a killed process.
 
-use std::process::Stdio;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::support::process::ServerProcess;
 use crate::support::receiver::{Reply, WebhookReceiver};
 use crate::support::{TestApp, TestDatabase, assert_error, no_reply};
 
@@ -432,36 +431,13 @@ async fn counts(pool: &sqlx::PgPool) -> (i64, i64, i64, i64) {
     .unwrap()
 }
 
-/// A real `seqhook serve` process on `database_url`, its port, and its stderr lines.
-async fn spawn_server(database_url: &str) -> (tokio::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("SEQHOOK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SEQHOOK_ADMIN_TOKEN", crate::support::ADMIN_TOKEN)
-        .env("SEQHOOK_ALLOW_PRIVATE_WEBHOOKS", "true")
-        .env("SEQHOOK_DELIVERY_TIMEOUT", "1s")
-        .env("SEQHOOK_DELIVERY_LEASE", "2s")
-        .env("SEQHOOK_DELIVERY_POLL", "100ms")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.contains("seqhook serving") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
-}
+/// Short timeout and lease, and a fast poll, so a dead process's claim is retried soon.
+const CRASH_ENV: [(&str, &str); 4] = [
+    ("SEQHOOK_ALLOW_PRIVATE_WEBHOOKS", "true"),
+    ("SEQHOOK_DELIVERY_TIMEOUT", "1s"),
+    ("SEQHOOK_DELIVERY_LEASE", "2s"),
+    ("SEQHOOK_DELIVERY_POLL", "100ms"),
+];
 
 #[tokio::test]
 async fn a_delivery_in_flight_when_the_process_is_killed_arrives_after_a_restart() {
@@ -470,8 +446,8 @@ async fn a_delivery_in_flight_when_the_process_is_killed_arrives_after_a_restart
     let release = Arc::new(tokio::sync::Notify::new());
     receiver.script([Reply::HoldUntil(release.clone())]);
 
-    let (mut first, port) = spawn_server(&db.url).await;
-    let api = TestApp::client_for(port);
+    let mut first = ServerProcess::spawn(&db.url, &CRASH_ENV).await;
+    let api = TestApp::client_for(first.port);
     let tenant = api.create_tenant("acme").await;
     assert_eq!(
         api.put_identity(&tenant.key, "alice").await.status(),
@@ -484,16 +460,16 @@ async fn a_delivery_in_flight_when_the_process_is_killed_arrives_after_a_restart
     // The delivery is in flight: the receiver holds the request. Kill the process there.
     let in_flight = receiver.next().await;
     assert_eq!(in_flight.webhook_id(), appended[0]["id"]);
-    first.kill().await.unwrap(); // SIGKILL: no shutdown, no lease handed back
+    first.child.kill().await.unwrap(); // SIGKILL: no shutdown, no lease handed back
     release.notify_one();
 
-    let (mut second, _) = spawn_server(&db.url).await;
+    let mut second = ServerProcess::spawn(&db.url, &CRASH_ENV).await;
     let redelivered = receiver.next().await;
     assert_eq!(
         redelivered.webhook_id(),
         appended[0]["id"],
         "the same event, after its lease expired"
     );
-    second.kill().await.unwrap();
+    second.child.kill().await.unwrap();
     db.drop().await;
 }

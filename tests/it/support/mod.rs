@@ -2,6 +2,7 @@
 //! helper per endpoint so tests read as a user's actions.
 
 pub mod cluster;
+pub mod process;
 pub mod receiver;
 
 use std::net::SocketAddr;

@@ -1,0 +1,58 @@
+//! `seqhook serve` as a real child process, for what only a process can show: signals and
+//! being killed.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr};
+
+use super::ADMIN_TOKEN;
+
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
+    stderr: Lines<BufReader<ChildStderr>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `database_url` and returns once it says it serves.
+    pub async fn spawn(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("SEQHOOK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SEQHOOK_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("seqhook starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        // The process says when it serves; wait for that line rather than for time.
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("seqhook serving") {
+                break;
+            }
+        }
+        Self {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    /// What the process wrote to stderr after it started serving, once it has exited.
+    pub async fn remaining_stderr(mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.stderr.next_line().await.unwrap() {
+            lines.push(line);
+        }
+        lines
+    }
+}
