@@ -46,7 +46,7 @@ pub struct ServeConfig {
     pub body_limit: usize,
 
     /// Database connections in the pool (the wake-up listener has one more of its own).
-    #[arg(long, env = "SEQHOOK_DB_POOL", default_value_t = 16)]
+    #[arg(long, env = "SEQHOOK_DB_POOL", default_value_t = 14)]
     pub db_pool: u32,
 
     /// Writer tasks committing appends; each commits a group of requests at a time.

@@ -13,6 +13,7 @@
 
 pub mod append;
 pub mod catchup;
+pub mod deliver;
 pub mod hold;
 pub mod wake;
 
@@ -58,6 +59,8 @@ pub enum Scenario {
     Hold(hold::HoldArgs),
     /// Reading a long log in pages from seq 0.
     Catchup(catchup::CatchupArgs),
+    /// Webhook push: deliveries/s and append → arrival latency, to an in-process receiver.
+    Deliver(deliver::DeliverArgs),
 }
 
 /// What every scenario needs to know about the server and the run.
@@ -90,5 +93,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Wake(scenario) => wake::run(&target, scenario).await,
         Scenario::Hold(scenario) => hold::run(&target, scenario).await,
         Scenario::Catchup(scenario) => catchup::run(&target, scenario).await,
+        Scenario::Deliver(scenario) => deliver::run(&target, scenario).await,
     }
 }

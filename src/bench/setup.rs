@@ -97,6 +97,12 @@ impl Tenant {
         Url::parse(&url).with_context(|| format!("invalid URL {url}"))
     }
 
+    /// Any API path, e.g. `/v1/webhooks`.
+    pub fn api_url(&self, path: &str) -> anyhow::Result<Url> {
+        let url = format!("{}{path}", self.base);
+        Url::parse(&url).with_context(|| format!("invalid URL {url}"))
+    }
+
     pub fn get(&self, url: Url) -> RequestBuilder {
         self.http.get(url).header(AUTHORIZATION, self.auth.clone())
     }

@@ -14,12 +14,12 @@ use tokio_util::task::TaskTracker;
 use super::attempt::{self, Message};
 use super::rate::RateLimits;
 use super::record::ClaimedDelivery;
-use super::schedule::RetrySchedule;
+use super::schedule::{AttemptOutcome, RetrySchedule};
 use super::signature::SigningSecret;
 use crate::clock::Clock;
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::event::Envelope;
-use crate::store::{AttemptResult, ClaimRequest, Store};
+use crate::store::{AttemptResult, ClaimRequest, Store, Success};
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -47,11 +47,17 @@ pub struct DeliveryPool {
     config: DeliveryConfig,
     wake: Notify,
     slots: Arc<Semaphore>,
+    /// Claimed and not yet answered, per webhook: requests in flight plus those queued.
     in_flight: Mutex<HashMap<WebhookId, u32>>,
+    /// The per-webhook cap on requests actually in flight.
+    sending: Mutex<HashMap<WebhookId, Arc<Semaphore>>>,
     leased: Mutex<HashSet<DeliveryId>>,
     rate_limits: RateLimits,
     /// Attempts recorded so far: lets a caller await an outcome instead of polling for it.
     recorded: tokio::sync::watch::Sender<u64>,
+    /// Delivered attempts waiting to be recorded together.
+    successes: Mutex<Vec<Success>>,
+    successes_ready: Notify,
 }
 
 impl DeliveryPool {
@@ -64,9 +70,12 @@ impl DeliveryPool {
             config,
             wake: Notify::new(),
             in_flight: Mutex::default(),
+            sending: Mutex::default(),
             leased: Mutex::default(),
             rate_limits: RateLimits::default(),
             recorded: tokio::sync::watch::channel(0).0,
+            successes: Mutex::default(),
+            successes_ready: Notify::new(),
         })
     }
 
@@ -87,6 +96,8 @@ impl DeliveryPool {
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let tasks = TaskTracker::new();
+        let recorder_stop = CancellationToken::new();
+        let recorder = tokio::spawn(Arc::clone(&self).record_successes(recorder_stop.clone()));
         loop {
             self.claim_and_spawn(&tasks).await;
             tokio::select! {
@@ -102,6 +113,8 @@ impl DeliveryPool {
         {
             tracing::warn!("deliveries still in flight at shutdown; handing their leases back");
         }
+        recorder_stop.cancel();
+        let _ = recorder.await;
         let unfinished: Vec<DeliveryId> = self
             .leased
             .lock()
@@ -132,7 +145,7 @@ impl DeliveryPool {
                 .lock()
                 .expect("in-flight lock")
                 .iter()
-                .map(|(webhook, busy)| (*webhook, self.config.per_webhook.saturating_sub(*busy)))
+                .map(|(webhook, busy)| (*webhook, self.prefetch().saturating_sub(*busy)))
                 .collect();
             let now = self.clock.now();
             let request = ClaimRequest {
@@ -141,7 +154,7 @@ impl DeliveryPool {
                     + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
                 limit: free.min(CLAIM_BATCH),
                 room: &room,
-                default_room: self.config.per_webhook,
+                default_room: self.prefetch(),
             };
             let claimed = match self.store.claim_deliveries(request).await {
                 Ok(claimed) => claimed,
@@ -174,7 +187,29 @@ impl DeliveryPool {
         }
     }
 
+    /// A webhook may have twice its cap claimed: the second half waits here, in memory,
+    /// so a request that finishes is followed at once instead of after the next claim's
+    /// round trip to the database.
+    fn prefetch(&self) -> u32 {
+        self.config.per_webhook.saturating_mul(2)
+    }
+
+    fn sending_slots(&self, webhook: WebhookId) -> Arc<Semaphore> {
+        let mut sending = self.sending.lock().expect("sending lock");
+        let cap = self.config.per_webhook as usize;
+        Arc::clone(
+            sending
+                .entry(webhook)
+                .or_insert_with(|| Arc::new(Semaphore::new(cap))),
+        )
+    }
+
     async fn deliver(self: Arc<Self>, delivery: ClaimedDelivery) {
+        let sending = self
+            .sending_slots(delivery.webhook_id)
+            .acquire_owned()
+            .await
+            .expect("never closed");
         if let Some(per_second) = delivery.rate_limit {
             self.rate_limits
                 .acquire(delivery.webhook_id, per_second)
@@ -201,6 +236,8 @@ impl DeliveryPool {
             self.config.allow_private,
         )
         .await;
+        drop(sending);
+        self.request_done(delivery.webhook_id);
         let now = self.clock.now();
         let outcome = self.config.schedule.outcome(
             delivery.attempt as usize,
@@ -219,6 +256,19 @@ impl DeliveryPool {
             disable_after: chrono::Duration::from_std(self.config.disable_after)
                 .expect("a sane duration"),
         };
+        if outcome == AttemptOutcome::Delivered {
+            self.successes
+                .lock()
+                .expect("successes lock")
+                .push(Success {
+                    delivery: delivery.id,
+                    webhook: delivery.webhook_id,
+                    attempt: delivery.attempt,
+                    record,
+                });
+            self.successes_ready.notify_one();
+            return;
+        }
         // If this fails the lease runs out and the delivery is tried again: at least once.
         if let Err(error) = self.store.record_attempt(result).await {
             tracing::warn!(%error, delivery = %delivery.id, "could not record a delivery attempt");
@@ -228,11 +278,47 @@ impl DeliveryPool {
             .expect("leases lock")
             .remove(&delivery.id);
         self.recorded.send_modify(|recorded| *recorded += 1);
+        self.wake();
+    }
+
+    /// Records delivered attempts in batches: while one batch is written, the next gathers.
+    /// Runs until `stop`, then writes what is left.
+    async fn record_successes(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let stopping = tokio::select! {
+                _ = self.successes_ready.notified() => false,
+                _ = stop.cancelled() => true,
+            };
+            let batch = std::mem::take(&mut *self.successes.lock().expect("successes lock"));
+            if !batch.is_empty() {
+                // If this fails the leases run out and the deliveries are sent again: at
+                // least once.
+                if let Err(error) = self.store.record_successes(&batch).await {
+                    tracing::warn!(%error, deliveries = batch.len(), "could not record delivered attempts");
+                }
+                let mut leased = self.leased.lock().expect("leases lock");
+                for success in &batch {
+                    leased.remove(&success.delivery);
+                }
+                drop(leased);
+                self.recorded
+                    .send_modify(|recorded| *recorded += batch.len() as u64);
+                self.wake();
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// The per-webhook cap counts requests to the receiver, so a slot frees as soon as the
+    /// receiver has answered, not once the answer is recorded.
+    fn request_done(&self, webhook: WebhookId) {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        if let Some(busy) = in_flight.get_mut(&delivery.webhook_id) {
+        if let Some(busy) = in_flight.get_mut(&webhook) {
             *busy -= 1;
             if *busy == 0 {
-                in_flight.remove(&delivery.webhook_id);
+                in_flight.remove(&webhook);
             }
         }
         drop(in_flight);

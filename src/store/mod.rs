@@ -74,6 +74,14 @@ pub struct ClaimRequest<'a> {
     pub default_room: u32,
 }
 
+/// A delivered attempt, for `record_successes`.
+pub struct Success {
+    pub delivery: DeliveryId,
+    pub webhook: WebhookId,
+    pub attempt: u32,
+    pub record: Attempt,
+}
+
 /// An attempt to record, with its consequences.
 pub struct AttemptResult<'a> {
     pub delivery: DeliveryId,
@@ -209,6 +217,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         request: ClaimRequest<'_>,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records successful attempts in one statement: the common case, batched so a busy
+    /// endpoint costs one write per batch rather than per delivery.
+    async fn record_successes(&self, successes: &[Success]) -> StoreResult<()>;
     /// Records an attempt and its outcome, and what it means for the webhook.
     async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()>;
     /// Hands leased deliveries back, due at `now`, on shutdown.

@@ -41,6 +41,7 @@ async fn an_appended_event_is_pushed_signed_with_the_envelope_the_pull_shows() {
     let pulled = app.pull_ok(&tenant.key, "alice", "").await;
     assert_eq!(request.json(), pulled["events"][0]);
 
+    app.recorded(1).await;
     let log = delivery_log(&app, &tenant.key, &webhook, "").await;
     assert_eq!(log.len(), 1);
     assert!(log[0]["id"].as_str().unwrap().starts_with("dlv_"));
@@ -319,6 +320,7 @@ async fn during_rotation_each_delivery_carries_a_signature_per_active_secret() {
         2
     );
     assert!(request.verify(old) && request.verify(new));
+    app.recorded(1).await;
 
     // Once the old secret expires, only the new one signs.
     app.advance(Duration::from_secs(3601));

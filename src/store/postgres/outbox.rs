@@ -15,7 +15,7 @@ use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::log::cursor::Seq;
 use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
-use crate::store::{AttemptResult, ClaimRequest, StoreResult};
+use crate::store::{AttemptResult, ClaimRequest, StoreResult, Success};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
 ///   due rows — so a webhook with a deep backlog or no free slots cannot crowd the others
@@ -158,6 +158,59 @@ pub async fn record_attempt(pool: &PgPool, result: AttemptResult<'_>) -> StoreRe
         .bind(disable_after)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+pub async fn record_successes(pool: &PgPool, successes: &[Success]) -> StoreResult<()> {
+    let deliveries: Vec<Uuid> = successes
+        .iter()
+        .map(|success| success.delivery.as_uuid())
+        .collect();
+    let webhooks: Vec<Uuid> = successes
+        .iter()
+        .map(|success| success.webhook.as_uuid())
+        .collect();
+    let attempts: Vec<i32> = successes
+        .iter()
+        .map(|success| success.attempt as i32)
+        .collect();
+    let at: Vec<DateTime<Utc>> = successes.iter().map(|success| success.record.at).collect();
+    let durations: Vec<i32> = successes
+        .iter()
+        .map(|success| success.record.duration_ms as i32)
+        .collect();
+    let codes: Vec<Option<i32>> = successes
+        .iter()
+        .map(|success| success.record.status_code.map(i32::from))
+        .collect();
+    let bodies: Vec<Option<String>> = successes
+        .iter()
+        .map(|success| success.record.response_body.clone())
+        .collect();
+    sqlx::query(
+        "WITH input AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
+                AS input (delivery_id, webhook_id, attempt, at, duration_ms, status_code, response_body)
+         ), attempts AS (
+            INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
+            SELECT delivery_id, attempt, at, duration_ms, status_code, response_body FROM input
+            ON CONFLICT (delivery_id, attempt) DO NOTHING
+         ), done AS (
+            UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL
+            FROM input WHERE deliveries.id = input.delivery_id
+         )
+         UPDATE webhooks SET failing_since = NULL
+         WHERE id IN (SELECT webhook_id FROM input) AND failing_since IS NOT NULL",
+    )
+    .bind(&deliveries)
+    .bind(&webhooks)
+    .bind(&attempts)
+    .bind(&at)
+    .bind(&durations)
+    .bind(&codes)
+    .bind(&bodies)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
