@@ -4,10 +4,11 @@
 //!
 //! One scenario per file: `append` (throughput and latency), `wake` (append → long-poll
 //! latency), `hold` (many held long-polls: server memory, database connections), `catchup`
-//! (paging through a long log). Each creates its own tenant, so runs never see each other's
-//! data, and prints an aligned table plus one JSON line on stdout (§7 of the spec). The
-//! figures are meant to be read beside `shared/bench/raw-pg/run.sh`, the bare-SQL limit of
-//! the same database on the same machine, run in the same session.
+//! (paging through a long log), `deliver` (webhook push to an in-process receiver). Each
+//! creates its own tenant, so runs never see each other's data, and prints an aligned table
+//! plus one JSON line on stdout (§7 of the spec). The figures are meant to be read beside
+//! `shared/bench/raw-pg/run.sh`, the bare-SQL limit of the same database on the same
+//! machine, run in the same session.
 //!
 //! Not here: timing assertions. Speed is measured by this tool, never by tests.
 

@@ -66,6 +66,23 @@ impl EventBody {
         out
     }
 
+    /// One event `{"id","type","data"}` carrying the client's own id (`evt_` + ULID, spec §3),
+    /// so a scenario knows the id before the append answers.
+    pub fn with_id(&self, id: &str, handle: &str) -> Vec<u8> {
+        // Ids are `evt_` + Crockford base32, handles `[A-Za-z0-9._+@-]`: nothing to escape.
+        debug_assert!(!id.contains(['"', '\\']) && !handle.contains(['"', '\\']));
+        let mut out =
+            Vec::with_capacity(self.head.len() + handle.len() + self.tail.len() + id.len() + 8);
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\",");
+        // The template is a non-empty object: its own `{` is replaced by the one above.
+        out.extend_from_slice(&self.head[1..]);
+        out.extend_from_slice(handle.as_bytes());
+        out.extend_from_slice(&self.tail);
+        out
+    }
+
     fn push(&self, out: &mut Vec<u8>, handle: &str) {
         out.extend_from_slice(&self.head);
         out.extend_from_slice(handle.as_bytes());

@@ -107,6 +107,12 @@ impl Tenant {
         self.http.get(url).header(AUTHORIZATION, self.auth.clone())
     }
 
+    pub fn delete(&self, url: Url) -> RequestBuilder {
+        self.http
+            .delete(url)
+            .header(AUTHORIZATION, self.auth.clone())
+    }
+
     /// A pre-serialised JSON body. A `Vec` clone per request costs a memcpy; the crate does
     /// not depend on `bytes`, which would make it free, and it is not worth the dependency.
     pub fn post_json(&self, url: Url, body: Vec<u8>) -> RequestBuilder {
