@@ -81,7 +81,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let id: DeliveryId = id.parse().map_err(|_| ApiError::NotFound("delivery"))?;
+    let id = delivery_id(&id)?;
     let delivery = state
         .store
         .find_delivery(auth.0.tenant_id, id)
@@ -96,7 +96,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let id: DeliveryId = id.parse().map_err(|_| ApiError::NotFound("delivery"))?;
+    let id = delivery_id(&id)?;
     let delivery = state
         .store
         .retry_delivery(auth.0.tenant_id, id, state.deliveries.now())
@@ -104,4 +104,9 @@ pub async fn retry(
         .ok_or(ApiError::NotFound("delivery"))?;
     state.deliveries.wake();
     Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
+}
+
+/// A malformed id names no delivery: 404, like another tenant's.
+fn delivery_id(raw: &str) -> Result<DeliveryId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("delivery"))
 }
