@@ -17,7 +17,7 @@ use crate::log::EventLog;
 use crate::log::appender::Appender;
 use crate::log::broadcast::HeadBroadcast;
 use crate::log::wakeups::Wakeups;
-use crate::store::postgres::PgStore;
+use crate::metrics::Metrics;
 use crate::store::{Notice, Store};
 use crate::tenant::{KeyHash, KeySecret};
 
@@ -31,7 +31,7 @@ pub struct App {
     background_stop: CancellationToken,
     writers: TaskTracker,
     background: TaskTracker,
-    store: Arc<PgStore>,
+    store: Arc<dyn Store>,
     generated_admin_token: Option<String>,
 }
 
@@ -45,14 +45,9 @@ impl App {
         config: ServeConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
-        let url = config.database.require()?;
-        let store = Arc::new(
-            PgStore::connect(url, config.db_pool)
-                .await
-                .context("connecting to PostgreSQL")?,
-        );
-        store.migrate().await.context("migrating the database")?;
-        let dyn_store: Arc<dyn Store> = store.clone();
+        let store = crate::store::open(&config.database.database()?, config.db_pool).await?;
+        let dyn_store = Arc::clone(&store);
+        let metrics = Metrics::new();
 
         let wakeups = Arc::new(Wakeups::default());
         let broadcast = Arc::new(HeadBroadcast::default());
@@ -61,7 +56,12 @@ impl App {
         let stopping = CancellationToken::new();
         let background_stop = CancellationToken::new();
 
-        let deliveries = DeliveryPool::new(Arc::clone(&dyn_store), clock, config.delivery());
+        let deliveries = DeliveryPool::new(
+            Arc::clone(&dyn_store),
+            clock,
+            config.delivery(),
+            Arc::clone(&metrics),
+        );
         if !config.no_workers {
             background.spawn(Arc::clone(&deliveries).run(stopping.clone()));
         }
@@ -129,6 +129,7 @@ impl App {
             Arc::clone(&dyn_store),
             appender,
             wakeups,
+            Arc::clone(&metrics),
             stopping.clone(),
         ));
         let state = AppState {
@@ -140,7 +141,9 @@ impl App {
                 max_wait: config.max_wait,
                 allow_private_webhooks: config.allow_private_webhooks,
                 api: !config.workers_only,
+                stream_heartbeat: config.stream_heartbeat,
             }),
+            metrics,
             health,
             deliveries,
         };

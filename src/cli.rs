@@ -1,9 +1,10 @@
-//! The command line: `seqhook [serve] | migrate | tenants create | bench`.
+//! The command line: `seqhook [serve] | migrate | tenants create | bench | listen`.
 
 use clap::{Parser, Subcommand};
 
 use crate::bench::BenchArgs;
 use crate::config::{DatabaseArgs, ServeConfig};
+use crate::listen::ListenArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +35,12 @@ pub enum Command {
     },
     /// Drive a running server and report throughput and latency.
     Bench(BenchArgs),
+    /// Forward one identity's events, signed like webhook deliveries, to a local URL.
+    ///
+    /// Webhooks for a machine without a public URL: long-polls the identity and POSTs each
+    /// event in seq order, retrying until the receiver answers 2xx. The cursor is saved after
+    /// every accepted event, so a restart resumes where it stopped.
+    Listen(ListenArgs),
 }
 
 #[derive(Subcommand, Debug)]

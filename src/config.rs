@@ -5,22 +5,40 @@ use std::time::Duration;
 
 use crate::delivery::schedule::RetrySchedule;
 
+/// Where seqhook keeps its data when `DATABASE_URL` is unset: a file in the working directory.
+pub const EMBEDDED_DATABASE: &str = "sqlite://seqhook.db";
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct DatabaseArgs {
-    /// PostgreSQL URL, `postgres://user@host:port/db`.
+    /// `postgres://user@host:port/db`, or `sqlite://path`; unset, the embedded `./seqhook.db`.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
 }
 
+/// The database a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Postgres(String),
+    Sqlite(String),
+}
+
 impl DatabaseArgs {
-    pub fn require(&self) -> anyhow::Result<&str> {
-        let url = self.url.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("DATABASE_URL is not set: point it at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/seqhook")
-        })?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            anyhow::bail!("DATABASE_URL must start with postgres:// or postgresql://");
+    pub fn database(&self) -> anyhow::Result<Database> {
+        let url = self
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .unwrap_or(EMBEDDED_DATABASE);
+        // Only the scheme is ever echoed back: the rest may hold a password.
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        match scheme {
+            "postgres" | "postgresql" => Ok(Database::Postgres(url.to_owned())),
+            "sqlite" => Ok(Database::Sqlite(url.to_owned())),
+            _ => anyhow::bail!(
+                "DATABASE_URL has the scheme `{scheme}:`; use postgres://user@host:port/db or sqlite://path, or unset it for the embedded ./seqhook.db"
+            ),
         }
-        Ok(url)
     }
 }
 
@@ -89,6 +107,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_DELIVERY_LEASE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub delivery_lease: Duration,
 
+    /// How often an idle event stream sends a heartbeat comment.
+    #[arg(long, env = "SEQHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub stream_heartbeat: Duration,
+
     /// Run the API only, no delivery workers.
     #[arg(long, conflicts_with = "workers_only")]
     pub no_workers: bool,
@@ -142,5 +164,41 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
         assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
         assert!(parse_size("lots").is_err());
+    }
+
+    fn database(url: Option<&str>) -> anyhow::Result<Database> {
+        DatabaseArgs {
+            url: url.map(str::to_owned),
+        }
+        .database()
+    }
+
+    #[test]
+    fn database_urls_choose_the_backend() {
+        assert_eq!(
+            database(None).unwrap(),
+            Database::Sqlite(EMBEDDED_DATABASE.into())
+        );
+        assert_eq!(
+            database(Some("")).unwrap(),
+            Database::Sqlite(EMBEDDED_DATABASE.into())
+        );
+        assert_eq!(
+            database(Some("sqlite:///tmp/x.db")).unwrap(),
+            Database::Sqlite("sqlite:///tmp/x.db".into())
+        );
+        assert_eq!(
+            database(Some("postgresql://u@h/db")).unwrap(),
+            Database::Postgres("postgresql://u@h/db".into())
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_without_echoing_the_url() {
+        let error = database(Some("mysql://root:hunter2@db/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`mysql:`"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

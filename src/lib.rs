@@ -11,6 +11,7 @@
 //! - [`store`]: persistence; the only module with SQL.
 //! - [`http`]: the API; thin handlers over `log` and `store`.
 //! - [`bench`]: `seqhook bench`, the load tool.
+//! - [`listen`]: `seqhook listen`, a pull client that forwards signed events to a local URL.
 
 pub mod app;
 pub mod bench;
@@ -22,7 +23,9 @@ pub mod delivery;
 pub mod http;
 pub mod id;
 pub mod keyring;
+pub mod listen;
 pub mod log;
+pub mod metrics;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -1,7 +1,6 @@
 use clap::Parser;
 use seqhook::app::App;
 use seqhook::cli::{Cli, Command, TenantsCommand};
-use seqhook::store::postgres::PgStore;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -12,15 +11,20 @@ async fn main() -> anyhow::Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(config)) => serve(config).await,
         Some(Command::Migrate(database)) => {
-            let store = PgStore::connect(database.require()?, 1).await?;
-            store.migrate().await?;
+            let store = seqhook::store::open(&database.database()?, 1).await?;
+            store.close().await;
             println!("migrations applied");
             Ok(())
         }
         Some(Command::Tenants {
             command: TenantsCommand::Create { name, database },
-        }) => seqhook::cli_tenants::create(database.require()?, &name).await,
+        }) => seqhook::cli_tenants::create(&database, &name).await,
         Some(Command::Bench(args)) => seqhook::bench::run(args).await,
+        Some(Command::Listen(args)) => {
+            let shutdown = CancellationToken::new();
+            seqhook::shutdown::cancel_on_signal(shutdown.clone());
+            seqhook::listen::run(args, shutdown).await
+        }
     }
 }
 

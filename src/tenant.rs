@@ -13,10 +13,11 @@ use crate::id::{ApiKeyId, TenantId};
 use crate::log::identity::IdentityHandle;
 use crate::store::{Store, StoreResult};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub id: TenantId,
+    #[schema(example = "Acme")]
     pub name: String,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
@@ -34,7 +35,19 @@ pub fn parse_tenant_name(raw: &str) -> Result<String, InvalidTenantName> {
     Ok(name.to_owned())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Scope {
     #[serde(rename = "events:read")]
     EventsRead,
@@ -70,7 +83,7 @@ impl Scope {
 }
 
 /// An API key as stored and listed: everything but the secret.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     pub id: ApiKeyId,
@@ -143,10 +156,11 @@ impl std::fmt::Debug for KeyHash {
 }
 
 /// A key as shown once, at creation: the stored fields plus the secret.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedKey<'a> {
     #[serde(flatten)]
     stored: &'a ApiKey,
+    #[schema(example = "shk_OpLZZ-ozbDuZQ_gFsPqPEyqP4a8c32qUC4Z6Bb13cJs")]
     key: &'a str,
 }
 

@@ -19,6 +19,7 @@ use super::signature::SigningSecret;
 use crate::clock::Clock;
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::event::Envelope;
+use crate::metrics::Metrics;
 use crate::store::{AttemptResult, ClaimRequest, Store, Success};
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
@@ -58,10 +59,16 @@ pub struct DeliveryPool {
     /// Delivered attempts waiting to be recorded together.
     successes: Mutex<Vec<Success>>,
     successes_ready: Notify,
+    metrics: Arc<Metrics>,
 }
 
 impl DeliveryPool {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: DeliveryConfig) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             client: super::client::build(config.timeout, config.allow_private),
             slots: Arc::new(Semaphore::new(config.concurrency)),
@@ -76,6 +83,7 @@ impl DeliveryPool {
             recorded: tokio::sync::watch::channel(0).0,
             successes: Mutex::default(),
             successes_ready: Notify::new(),
+            metrics,
         })
     }
 
@@ -246,6 +254,16 @@ impl DeliveryPool {
             &mut rand::rng(),
         );
         tracing::debug!(delivery = %delivery.id, attempt = delivery.attempt, ?outcome, "delivery attempted");
+        self.metrics.delivery_attempted(&outcome);
+        self.metrics
+            .delivery_duration
+            .record(f64::from(record.duration_ms) / 1000.0);
+        if outcome == AttemptOutcome::Delivered {
+            let lag = now - delivery.event.created_at;
+            self.metrics
+                .delivery_lag
+                .record(lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+        }
         let result = AttemptResult {
             delivery: delivery.id,
             webhook: delivery.webhook_id,

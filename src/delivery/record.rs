@@ -8,7 +8,7 @@ use crate::log::cursor::Seq;
 use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Pending,
@@ -37,7 +37,7 @@ impl DeliveryStatus {
 }
 
 /// One try at delivering, as recorded.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     #[serde(serialize_with = "crate::timestamp::serialize")]
@@ -49,7 +49,7 @@ pub struct Attempt {
     pub response_body: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
     pub id: DeliveryId,

@@ -23,22 +23,53 @@ pub struct Webhook {
     pub created_at: DateTime<Utc>,
 }
 
+// The serialised shape doubles as the OpenAPI schema, so the document cannot drift from
+// what clients receive.
+/// A registered webhook.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    id: WebhookId,
+    #[schema(format = "uri", example = "https://example.com/hooks/seqhook")]
+    url: &'a str,
+    /// Event types and `prefix.*` patterns; null for every type.
+    #[schema(example = json!(["email.replied", "mailbox.*"]))]
+    events: Option<Vec<String>>,
+    /// Null for every identity.
+    identities: &'a Option<Vec<IdentityHandle>>,
+    description: &'a str,
+    ordered: bool,
+    /// Deliveries per second; null for no limit.
+    rate_limit: Option<u32>,
+    active: bool,
+    disabled_reason: &'a Option<String>,
+    #[schema(format = DateTime, example = "2026-04-27T11:55:29.000Z")]
+    created_at: String,
+}
+
+impl utoipa::PartialSchema for Webhook {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <View<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for Webhook {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Webhook")
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <View<'static> as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 impl Serialize for Webhook {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct View<'a> {
-            id: WebhookId,
-            url: &'a str,
-            events: Option<Vec<String>>,
-            identities: &'a Option<Vec<IdentityHandle>>,
-            description: &'a str,
-            ordered: bool,
-            rate_limit: Option<u32>,
-            active: bool,
-            disabled_reason: &'a Option<String>,
-            created_at: String,
-        }
         View {
             id: self.id,
             url: self.url.as_str(),

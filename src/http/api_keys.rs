@@ -5,22 +5,47 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
 use super::list::{List, ListQuery};
 use super::state::AppState;
 use crate::id::ApiKeyId;
-use crate::tenant::{self, KeyGrant, Scope};
+use crate::log::identity::IdentityHandle;
+use crate::tenant::{self, ApiKey, IssuedKey, KeyGrant, Scope};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     scopes: Vec<String>,
+    /// Binds the key to one identity; such a key may hold only the `events:*` scopes.
+    #[schema(value_type = Option<IdentityHandle>)]
     identity: Option<String>,
+    #[schema(max_length = 200, example = "inbox agent")]
     name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    operation_id = "createApiKey",
+    tag = "api-keys",
+    summary = "Create an API key",
+    description = "Mints a key with the given scopes, optionally bound to one identity. The \
+        secret `key` is shown in this answer only. Needs the `admin` scope.",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with its secret", body = IssuedKey),
+        (status = 400, description = "Malformed body, unknown scope or invalid handle", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn create(
     auth: Auth,
     State(state): State<AppState>,
@@ -35,6 +60,23 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    operation_id = "listApiKeys",
+    tag = "api-keys",
+    summary = "List API keys",
+    description = "The tenant's live keys, without their secrets. Needs the `admin` scope.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of keys", body = List<ApiKey>),
+        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
@@ -52,6 +94,23 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    operation_id = "revokeApiKey",
+    tag = "api-keys",
+    summary = "Revoke an API key",
+    description = "The key stops working at once. Needs the `admin` scope.",
+    params(("id" = inline(ApiKeyId), Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such key in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn revoke(
     auth: Auth,
     State(state): State<AppState>,

@@ -4,24 +4,53 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, QueryParams};
 use super::list::{List, ListQuery};
 use super::state::AppState;
-use crate::delivery::record::DeliveryStatus;
+use crate::delivery::record::{Delivery, DeliveryStatus};
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::identity::IdentityHandle;
 use crate::tenant::Scope;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    #[param(value_type = Option<DeliveryStatus>, inline)]
     status: Option<String>,
+    /// Only this identity's deliveries.
+    #[param(value_type = Option<IdentityHandle>, inline)]
     identity: Option<String>,
+    // Documented by `ListQuery`'s own parameters, which serde flattens in.
     #[serde(flatten)]
+    #[param(ignore)]
     page: ListQuery,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    operation_id = "listDeliveries",
+    tag = "deliveries",
+    summary = "List a webhook's deliveries",
+    description = "Oldest first, each with its attempts. Needs `webhooks`.",
+    params(
+        ("id" = inline(WebhookId), Path, description = "The webhook's id"),
+        DeliveryQuery,
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of deliveries", body = List<Delivery>),
+        (status = 400, description = "Invalid `status`, `identity`, `limit` or `after`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
@@ -75,6 +104,23 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    operation_id = "getDelivery",
+    tag = "deliveries",
+    summary = "Show a delivery",
+    description = "One delivery with every attempt. Needs `webhooks`.",
+    params(("id" = inline(DeliveryId), Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "The delivery", body = Delivery),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such delivery in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn show(
     auth: Auth,
     State(state): State<AppState>,
@@ -90,6 +136,23 @@ pub async fn show(
     Ok(axum::Json(delivery))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/retry",
+    operation_id = "retryDelivery",
+    tag = "deliveries",
+    summary = "Retry a delivery now",
+    description = "Makes the delivery due at once, whatever its status. Needs `webhooks`.",
+    params(("id" = inline(DeliveryId), Path, description = "The delivery's id")),
+    responses(
+        (status = 202, description = "Queued for an attempt", body = Delivery),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such delivery in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn retry(
     auth: Auth,
     State(state): State<AppState>,

@@ -5,7 +5,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::log::LogError;
 use crate::store::StoreError;
@@ -36,6 +38,24 @@ pub enum ApiError {
     },
     Unavailable(StoreError),
     Internal(String),
+}
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: branch on this, not on `message`.
+    #[schema(example = "invalid_handle")]
+    code: &'static str,
+    #[schema(example = "an identity handle may only contain A-Z a-z 0-9 . _ - + @")]
+    message: String,
+    /// Facts about this failure, such as the failing JSON `pointer` or the identity's `head`.
+    #[schema(value_type = Object)]
+    details: Value,
 }
 
 impl ApiError {
@@ -109,7 +129,13 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let body = json!({ "error": { "code": code, "message": message, "details": details } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                details,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

@@ -5,21 +5,28 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json};
+use super::list::List;
 use super::state::AppState;
 use crate::log::catalog::Catalog;
 use crate::log::event::{EventSchema, EventType};
 use crate::store::CustomEventType;
 use crate::tenant::Scope;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EventType)]
 pub struct EventTypeView<'a> {
+    #[schema(example = "email.replied")]
     name: &'a str,
     description: &'a str,
+    /// The JSON Schema every event of this type is checked against.
+    #[schema(value_type = Object)]
     schema: &'a Value,
+    /// Shipped in the binary; a tenant cannot redefine it.
     builtin: bool,
 }
 
@@ -34,6 +41,22 @@ impl<'a> From<&'a CustomEventType> for EventTypeView<'a> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/event-types",
+    operation_id = "listEventTypes",
+    tag = "event-types",
+    summary = "List event types",
+    description = "The built-in catalog and the tenant's own types, all in one page. Needs \
+        `events:read`.",
+    responses(
+        (status = 200, description = "Every event type", body = List<EventTypeView>),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
@@ -49,11 +72,26 @@ pub async fn list(
     let data: Vec<EventTypeView<'_>> = builtin
         .chain(custom.iter().map(EventTypeView::from))
         .collect();
-    Ok(axum::Json(
-        serde_json::json!({ "data": data, "next": null }),
-    ))
+    Ok(axum::Json(List { data, next: None }).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/event-types/{type}",
+    operation_id = "getEventType",
+    tag = "event-types",
+    summary = "Show an event type",
+    description = "One type with its JSON Schema. Needs `events:read`.",
+    params(("type" = String, Path, description = "The type's name", example = "email.replied")),
+    responses(
+        (status = 200, description = "The event type", body = EventTypeView),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
+        (status = 404, description = "No such event type", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn show(
     auth: Auth,
     State(state): State<AppState>,
@@ -84,14 +122,40 @@ pub async fn show(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefineEventType {
     #[serde(default)]
+    #[schema(max_length = 1000, example = "A lead was created in the CRM.")]
     description: String,
+    /// A JSON Schema (draft 4 to 2020-12) for the events' `data`.
+    #[schema(value_type = Object, example = json!({"type": "object", "required": ["leadId"]}))]
     schema: Value,
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/event-types/{type}",
+    operation_id = "defineEventType",
+    tag = "event-types",
+    summary = "Define an event type",
+    description = "Creates or replaces one of the tenant's own types. Built-in and `webhook.*` \
+        names are reserved. Needs `admin`.",
+    params(("type" = String, Path, description = "The type's name: dot-separated segments of \
+        a-z, 0-9, `_` and `-`", example = "lead.created")),
+    request_body = DefineEventType,
+    responses(
+        (status = 201, description = "Defined", body = EventTypeView),
+        (status = 200, description = "Replaced", body = EventTypeView),
+        (status = 400, description = "Malformed body, invalid name or invalid schema", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
+        (status = 409, description = "The name is reserved", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn define(
     auth: Auth,
     State(state): State<AppState>,

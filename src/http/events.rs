@@ -9,13 +9,19 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Schema,
+};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, Json, QueryParams};
 use super::state::AppState;
 use crate::id::EventId;
 use crate::log::cursor::Seq;
 use crate::log::event::{Envelope, EventType};
+use crate::log::identity::IdentityHandle;
 use crate::log::{EventDraft, PullRequest};
 use crate::tenant::Scope;
 
@@ -23,14 +29,20 @@ const MAX_BATCH: usize = 1_000;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
 
-#[derive(Deserialize)]
+/// One event to append.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewEvent)]
 struct EventBody {
     #[serde(rename = "type")]
+    #[schema(example = "email.replied")]
     event_type: String,
-    /// Kept as the client's text: checked against its schema, then stored as sent, never
-    /// re-serialised.
+    // Kept as the client's text: checked against its schema, then stored as sent, never
+    // re-serialised.
+    /// The payload; it must match the type's JSON Schema.
+    #[schema(value_type = Object)]
     data: Box<RawValue>,
+    /// The client's own id, which makes a re-send idempotent.
     id: Option<EventId>,
 }
 
@@ -44,6 +56,40 @@ pub struct AppendBody {
     event_type: Option<String>,
     data: Option<Box<RawValue>>,
     id: Option<EventId>,
+}
+
+// Clients send one of two shapes; the document shows those rather than this struct's
+// all-optional fields.
+impl PartialSchema for AppendBody {
+    fn schema() -> RefOr<Schema> {
+        let event = || RefOr::<Schema>::Ref(Ref::from_schema_name(EventBody::name()));
+        let batch = ObjectBuilder::new()
+            .title(Some("NewEventBatch"))
+            .property(
+                "events",
+                ArrayBuilder::new()
+                    .items(event())
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_BATCH)),
+            )
+            .required("events")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(event())
+            .item(batch)
+            .description(Some(
+                "One event, or `{\"events\": [...]}`: a batch appended atomically with \
+                 contiguous seqs.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for AppendBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((EventBody::name().into_owned(), EventBody::schema()));
+        <EventBody as ToSchema>::schemas(schemas);
+    }
 }
 
 impl AppendBody {
@@ -142,11 +188,36 @@ impl AppendBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AppendResponse<'a> {
     events: Vec<Envelope<'a>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/identities/{handle}/events",
+    operation_id = "appendEvents",
+    tag = "events",
+    summary = "Append events",
+    description = "Appends one event or an atomic batch of up to 1,000, answered after commit. \
+        Re-sending an event with an id already in the log returns the stored event (200); the \
+        same id with other content is 409. Needs `events:write`.",
+    params(("handle" = inline(IdentityHandle), Path, description = "The identity's handle")),
+    request_body = AppendBody,
+    responses(
+        (status = 201, description = "Appended", body = AppendResponse),
+        (status = 200, description = "Every event was already in the log", body = AppendResponse),
+        (status = 400, description = "Malformed body, invalid handle or empty or oversized batch", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:write`", body = ErrorBody),
+        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
+        (status = 409, description = "An event id reused with other content", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 422, description = "Unknown event type, or data failing its schema", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn append(
     auth: Auth,
     State(state): State<AppState>,
@@ -171,22 +242,55 @@ pub async fn append(
     Ok((status, axum::Json(AppendResponse { events })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PullQuery {
+    /// Answer events after this seq; pass back the previous answer's `cursor`.
+    #[param(minimum = 0, default = 0)]
     since: Option<i64>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
+    /// Seconds to hold the request while nothing is past `since` (at most the server's
+    /// maximum, 25 by default).
+    #[param(default = 0, example = 25)]
     wait: Option<u64>,
+    /// Comma-separated event types to include.
+    #[param(example = "email.replied,email.bounced")]
     types: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PullResponse<'a> {
     events: Vec<Envelope<'a>>,
+    /// The last seq examined: the next request's `since`.
     cursor: Seq,
+    /// More events already exist past `cursor`: ask again without waiting.
     has_more: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/identities/{handle}/events",
+    operation_id = "pullEvents",
+    tag = "events",
+    summary = "Pull events",
+    description = "Events after `since` in seq order. With `wait`, an empty answer is held \
+        until an event lands or `wait` elapses (long-poll). Needs `events:read`.",
+    params(
+        ("handle" = inline(IdentityHandle), Path, description = "The identity's handle"),
+        PullQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = PullResponse),
+        (status = 400, description = "Invalid handle or query, or `since` beyond the head", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
+        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn pull(
     auth: Auth,
     State(state): State<AppState>,
@@ -235,24 +339,22 @@ fn pull_request(query: PullQuery, max_wait: Duration) -> Result<PullRequest, Api
             format!("`wait` must be 0 to {} seconds", max_wait.as_secs()),
         ));
     }
-    let types = match query
-        .types
-        .as_deref()
-        .map(str::trim)
-        .filter(|types| !types.is_empty())
-    {
-        None => None,
-        Some(list) => Some(
-            list.split(',')
-                .map(|name| EventType::parse(name.trim()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| ApiError::bad_request("invalid_types", error.to_string()))?,
-        ),
-    };
     Ok(PullRequest {
         since,
         limit,
-        types,
+        types: parse_types(query.types.as_deref())?,
         wait,
     })
+}
+
+/// A `types` filter: comma-separated event types; absent or blank means every type.
+pub(super) fn parse_types(list: Option<&str>) -> Result<Option<Vec<EventType>>, ApiError> {
+    let Some(list) = list.map(str::trim).filter(|list| !list.is_empty()) else {
+        return Ok(None);
+    };
+    list.split(',')
+        .map(|name| EventType::parse(name.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|error| ApiError::bad_request("invalid_types", error.to_string()))
 }

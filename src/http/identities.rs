@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, OptionalJson, QueryParams};
 use super::list::{List, ListQuery};
 use super::state::AppState;
@@ -13,8 +14,9 @@ use crate::log::cursor::Seq;
 use crate::log::identity::{Identity, IdentityHandle};
 use crate::tenant::Scope;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Identity)]
 pub struct IdentityView {
     handle: IdentityHandle,
     head_seq: Seq,
@@ -33,10 +35,32 @@ impl From<Identity> for IdentityView {
 }
 
 /// `PUT` takes no fields; an empty body or `{}` both do.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIdentity {}
 
+#[utoipa::path(
+    put,
+    path = "/v1/identities/{handle}",
+    operation_id = "createIdentity",
+    tag = "identities",
+    summary = "Create an identity",
+    description = "Creates the identity if it does not exist yet; idempotent. The body may be \
+        empty or `{}`. Needs `events:write`.",
+    params(("handle" = inline(IdentityHandle), Path, description = "The identity's handle")),
+    request_body(content = Option<CreateIdentity>, description = "Empty, or `{}`"),
+    responses(
+        (status = 201, description = "Created", body = IdentityView),
+        (status = 200, description = "It already existed", body = IdentityView),
+        (status = 400, description = "Invalid handle or malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:write`", body = ErrorBody),
+        (status = 404, description = "The key is bound to another identity", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn create(
     auth: Auth,
     State(state): State<AppState>,
@@ -56,6 +80,25 @@ pub async fn create(
     Ok((status, axum::Json(IdentityView::from(identity))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/identities/{handle}",
+    operation_id = "getIdentity",
+    tag = "identities",
+    summary = "Show an identity",
+    description = "The identity with its head: the seq of its latest event, 0 before the \
+        first. Needs `events:read`.",
+    params(("handle" = inline(IdentityHandle), Path, description = "The identity's handle")),
+    responses(
+        (status = 200, description = "The identity", body = IdentityView),
+        (status = 400, description = "Invalid handle", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
+        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn show(
     auth: Auth,
     State(state): State<AppState>,
@@ -70,6 +113,24 @@ pub async fn show(
     Ok(axum::Json(IdentityView::from(identity)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/identities",
+    operation_id = "listIdentities",
+    tag = "identities",
+    summary = "List identities",
+    description = "The tenant's identities in handle order; a key bound to one identity sees \
+        only that one. Needs `events:read`.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of identities", body = List<IdentityView>),
+        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,

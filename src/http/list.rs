@@ -4,15 +4,19 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
+    /// The `next` cursor of the previous page.
     after: Option<String>,
 }
 
@@ -47,9 +51,12 @@ impl ListQuery {
     }
 }
 
-#[derive(Serialize)]
+/// A page of a list.
+#[derive(Serialize, ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 

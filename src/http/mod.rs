@@ -8,8 +8,11 @@ pub mod events;
 mod extract;
 mod identities;
 mod list;
+mod metrics;
+pub mod openapi;
 mod ops;
 pub mod state;
+mod stream;
 mod tenants;
 mod webhooks;
 
@@ -33,7 +36,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::openapi_json));
     if !state.settings.api {
         return ops.fallback(ops::not_found).with_state(state);
     }
@@ -50,6 +55,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/v1/identities/{handle}/events",
             post(events::append).get(events::pull),
         )
+        .route("/v1/identities/{handle}/events/stream", get(stream::stream))
         .route("/v1/event-types", get(event_types::list))
         .route(
             "/v1/event-types/{type}",

@@ -3,17 +3,56 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::state::AppState;
 
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// The database answered a round trip.
+    database: bool,
+    /// The wake-up listener is connected.
+    listener: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    summary = "Liveness",
+    description = "Answers while the process serves requests; checks nothing else.",
+    responses((status = 200, description = "Alive", body = Liveness)),
+    security(()),
+)]
 pub async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+    axum::Json(Liveness { status: "ok" })
 }
 
 /// Ready when the database answers and the wake-up listener is connected: without the
 /// listener, long-polls would only wake on their own process's appends.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    summary = "Readiness",
+    description = "Ready when the database answers and the wake-up listener is connected.",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready; the body says which part is down", body = Readiness),
+    ),
+    security(()),
+)]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
     let listener = state.health.listening();
@@ -22,10 +61,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(json!({ "database": database, "listener": listener })),
-    )
+    (status, axum::Json(Readiness { database, listener }))
 }
 
 pub async fn not_found() -> ApiError {

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::delivery::pool::DeliveryPool;
 use crate::keyring::Keyring;
 use crate::log::EventLog;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tenant::KeyHash;
 
@@ -20,6 +21,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
     pub deliveries: Arc<DeliveryPool>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Settings {
@@ -28,6 +30,8 @@ pub struct Settings {
     pub allow_private_webhooks: bool,
     /// False in `--workers-only` processes: only health routes answer.
     pub api: bool,
+    /// How often an idle event stream sends a heartbeat comment.
+    pub stream_heartbeat: Duration,
 }
 
 /// What `/readyz` reports beyond a database round trip.

@@ -3,20 +3,47 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Operator};
 use super::state::AppState;
-use crate::tenant::{self, parse_tenant_name};
+use crate::tenant::{self, IssuedKey, Tenant, parse_tenant_name};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(example = "Acme", min_length = 1, max_length = 200)]
     name: String,
 }
 
+/// A new tenant with its first key, which holds every scope. The key is shown here only.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCreated<'a> {
+    tenant: &'a Tenant,
+    api_key: IssuedKey<'a>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants",
+    operation_id = "createTenant",
+    tag = "admin",
+    summary = "Create a tenant",
+    description = "Creates a tenant and its first API key, which holds every scope. The key \
+        is shown in this answer only.",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "The tenant and its first key", body = TenantCreated),
+        (status = 400, description = "Malformed body or invalid name", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn create(
     _: Operator,
     State(state): State<AppState>,
@@ -25,7 +52,9 @@ pub async fn create(
     let name = parse_tenant_name(&body.name)
         .map_err(|error| ApiError::bad_request("invalid_name", error.to_string()))?;
     let created = tenant::create_tenant(state.store.as_ref(), name).await?;
-    let body =
-        json!({ "tenant": created.tenant, "apiKey": created.key.with_secret(&created.secret) });
-    Ok((StatusCode::CREATED, axum::Json(body)))
+    let body = TenantCreated {
+        tenant: &created.tenant,
+        api_key: created.key.with_secret(&created.secret),
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

@@ -3,13 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
 use super::list::{List, ListQuery};
 use super::state::AppState;
+use crate::delivery::record::Attempt;
 use crate::delivery::signature::SigningSecret;
 use crate::delivery::target::WebhookUrl;
 use crate::delivery::webhook::{EventFilter, Webhook};
@@ -23,18 +24,65 @@ const DEFAULT_RETIRE_AFTER_SECS: u64 = 86_400;
 const MAX_DESCRIPTION: usize = 1_000;
 const MAX_IDENTITIES: usize = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhook {
+    /// An `https` or `http` URL; private addresses are refused unless the server allows them.
+    #[schema(format = "uri", example = "https://example.com/hooks/seqhook")]
     url: String,
+    /// Event types and `prefix.*` patterns; leave out for every type.
+    #[schema(example = json!(["email.replied", "mailbox.*"]))]
     events: Option<Vec<String>>,
+    /// Handles; leave out for every identity.
+    #[schema(value_type = Option<Vec<IdentityHandle>>, max_items = 1000)]
     identities: Option<Vec<String>>,
+    #[schema(max_length = 1000)]
     description: Option<String>,
+    /// Deliver one identity's events one at a time, in seq order.
+    #[schema(default = false)]
     ordered: Option<bool>,
+    /// Deliveries per second.
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit: Option<u32>,
+    /// The signing secret, `whsec_` + base64; generated when left out.
     secret: Option<String>,
 }
 
+/// A new webhook, with the secret its deliveries are signed with.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookCreated<'a> {
+    #[serde(flatten)]
+    webhook: &'a Webhook,
+    #[schema(example = "whsec_Hky8yy+tpQ8Y+cHuHiwwyqtkeoCNpc9j+XO3FmIWRAE=")]
+    secret: &'a str,
+}
+
+/// A signing secret.
+#[derive(Serialize, ToSchema)]
+pub struct SecretView<'a> {
+    #[schema(example = "whsec_Hky8yy+tpQ8Y+cHuHiwwyqtkeoCNpc9j+XO3FmIWRAE=")]
+    key: &'a str,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    operation_id = "createWebhook",
+    tag = "webhooks",
+    summary = "Register a webhook",
+    description = "Every matching event is POSTed to `url`, signed as Standard Webhooks, and \
+        retried with backoff until accepted. Needs `webhooks`.",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "The webhook, with its secret", body = WebhookCreated),
+        (status = 400, description = "Malformed body, refused URL or invalid filter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn create(
     auth: Auth,
     State(state): State<AppState>,
@@ -60,11 +108,30 @@ pub async fn create(
         created_at: state.deliveries.now(),
     };
     state.store.create_webhook(&webhook, &secret).await?;
-    let mut view = serde_json::to_value(&webhook).map_err(|e| ApiError::Internal(e.to_string()))?;
-    view["secret"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, axum::Json(view)))
+    let view = WebhookCreated {
+        webhook: &webhook,
+        secret: secret.expose(),
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    operation_id = "listWebhooks",
+    tag = "webhooks",
+    summary = "List webhooks",
+    description = "The tenant's webhooks, without secrets. Needs `webhooks`.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of webhooks", body = List<Webhook>),
+        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
@@ -84,6 +151,23 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    operation_id = "getWebhook",
+    tag = "webhooks",
+    summary = "Show a webhook",
+    description = "Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn show(
     auth: Auth,
     State(state): State<AppState>,
@@ -93,18 +177,28 @@ pub async fn show(
     Ok(axum::Json(find(&state, &auth, &id).await?))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; a field left out stays as it is.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateWebhook {
+    #[schema(format = "uri")]
     url: Option<String>,
+    /// Null receives every type again.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     events: Option<Option<Vec<String>>>,
+    /// Null receives every identity again.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<IdentityHandle>>)]
     identities: Option<Option<Vec<String>>>,
+    #[schema(max_length = 1000)]
     description: Option<String>,
     ordered: Option<bool>,
+    /// Null removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Option<u32>>,
+    /// Re-activating delivers what was held meanwhile, oldest first.
     active: Option<bool>,
 }
 
@@ -115,6 +209,27 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    operation_id = "updateWebhook",
+    tag = "webhooks",
+    summary = "Change a webhook",
+    description = "Changes the given fields; `active: true` resumes a disabled webhook. Needs \
+        `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The changed webhook", body = Webhook),
+        (status = 400, description = "Malformed body, refused URL or invalid filter", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn update(
     auth: Auth,
     State(state): State<AppState>,
@@ -154,6 +269,23 @@ pub async fn update(
     Ok(axum::Json(updated))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    operation_id = "deleteWebhook",
+    tag = "webhooks",
+    summary = "Delete a webhook",
+    description = "Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn delete(
     auth: Auth,
     State(state): State<AppState>,
@@ -171,6 +303,23 @@ pub async fn delete(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/secret",
+    operation_id = "getWebhookSecret",
+    tag = "webhooks",
+    summary = "Show a webhook's secret",
+    description = "The current signing secret. Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The current secret", body = SecretView),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn secret(
     auth: Auth,
     State(state): State<AppState>,
@@ -183,16 +332,40 @@ pub async fn secret(
         .webhook_secrets(auth.0.tenant_id, webhook_id(&id)?, state.deliveries.now())
         .await?;
     let current = secrets.first().ok_or(ApiError::NotFound("webhook"))?;
-    Ok(axum::Json(json!({ "key": current })))
+    Ok(axum::Json(SecretView { key: current }).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateSecret {
+    /// How long the old secrets keep signing, in seconds.
+    #[schema(default = 86400, maximum = 2592000)]
     expire_old_after_secs: Option<u64>,
+    /// The new secret, `whsec_` + base64; generated when left out.
     secret: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/secrets/rotate",
+    operation_id = "rotateWebhookSecret",
+    tag = "webhooks",
+    summary = "Rotate a webhook's secret",
+    description = "Adds a new current secret; until `expireOldAfterSecs` pass, deliveries carry \
+        one signature per active secret. The body may be empty. Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    request_body(content = Option<RotateSecret>, description = "Optional"),
+    responses(
+        (status = 200, description = "The new secret", body = SecretView),
+        (status = 400, description = "Malformed body, invalid secret or expiry", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn rotate_secret(
     auth: Auth,
     State(state): State<AppState>,
@@ -225,17 +398,49 @@ pub async fn rotate_secret(
     {
         return Err(ApiError::NotFound("webhook"));
     }
-    Ok(axum::Json(json!({ "key": secret.expose() })))
+    Ok(axum::Json(SecretView {
+        key: secret.expose(),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replay {
+    #[schema(value_type = IdentityHandle)]
     identity: String,
+    /// Re-enqueue the identity's events after this seq.
     #[serde(default)]
     since: u64,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ReplayEnqueued {
+    /// How many deliveries were enqueued.
+    enqueued: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/replay",
+    operation_id = "replayWebhook",
+    tag = "webhooks",
+    summary = "Replay an identity's events",
+    description = "Re-enqueues deliveries of the identity's events after `since` to this \
+        webhook. Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    request_body = Replay,
+    responses(
+        (status = 202, description = "Enqueued", body = ReplayEnqueued),
+        (status = 400, description = "Malformed body or invalid handle", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook or identity", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn replay(
     auth: Auth,
     State(state): State<AppState>,
@@ -262,10 +467,35 @@ pub async fn replay(
     state.deliveries.wake();
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "enqueued": enqueued })),
+        axum::Json(ReplayEnqueued { enqueued }),
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct PingOutcome {
+    /// The endpoint answered 2xx.
+    delivered: bool,
+    attempt: Attempt,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/ping",
+    operation_id = "pingWebhook",
+    tag = "webhooks",
+    summary = "Ping a webhook",
+    description = "Sends a signed `webhook.ping` event now and reports how the endpoint \
+        answered. Needs `webhooks`.",
+    params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The attempt", body = PingOutcome),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
+        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+)]
 pub async fn ping(
     auth: Auth,
     State(state): State<AppState>,
@@ -284,9 +514,7 @@ pub async fn ping(
     let delivered = attempt
         .status_code
         .is_some_and(|code| (200..300).contains(&code));
-    Ok(axum::Json(
-        json!({ "delivered": delivered, "attempt": attempt }),
-    ))
+    Ok(axum::Json(PingOutcome { delivered, attempt }))
 }
 
 async fn find(state: &AppState, auth: &Auth, id: &str) -> Result<Webhook, ApiError> {

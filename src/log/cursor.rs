@@ -6,8 +6,11 @@ use super::event::StoredEvent;
 
 /// A per-identity sequence number. 0 means "before the first event", so `since=0` reads
 /// from the start; real events start at 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(example = 43)]
 pub struct Seq(pub i64);
 
 impl Seq {

@@ -92,15 +92,18 @@ impl StoredEvent {
 }
 
 /// The envelope, identical on pull, stream and push.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<'a> {
     id: EventId,
     seq: Seq,
     #[serde(rename = "type")]
+    #[schema(example = "email.replied")]
     event_type: &'a str,
     identity: &'a IdentityHandle,
+    #[schema(format = DateTime, example = "2026-04-27T11:55:29.000Z")]
     created_at: String,
+    #[schema(value_type = Object)]
     data: &'a RawValue,
 }
 

@@ -11,7 +11,11 @@ use super::cursor::Seq;
 ///
 /// Handles travel in URL paths, so anything that could change a path's meaning is refused
 /// here, including names made only of dots (`.`/`..`) that clients normalise away.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(
+    pattern = "^[A-Za-z0-9._+@-]{1,255}$",
+    example = "alice.acme@inboxbase.ai"
+)]
 pub struct IdentityHandle(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::id::{EventId, TenantId};
+use crate::metrics::Metrics;
 use crate::store::{ReadRequest, Store, StoreError};
 use appender::Appender;
 use catalog::Catalog;
@@ -79,6 +80,7 @@ pub struct EventLog {
     wakeups: Arc<Wakeups>,
     catalog: Catalog,
     identities: Mutex<HashMap<(TenantId, IdentityHandle), IdentityKey>>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -87,6 +89,7 @@ impl EventLog {
         store: Arc<dyn Store>,
         appender: Appender,
         wakeups: Arc<Wakeups>,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -94,6 +97,7 @@ impl EventLog {
             store,
             appender,
             wakeups,
+            metrics,
             identities: Mutex::default(),
             shutdown,
         }
@@ -200,6 +204,9 @@ impl EventLog {
             }
             match self.appender.append(identity, fresh).await {
                 Ok(appended) => {
+                    self.metrics
+                        .events_appended
+                        .increment(appended.len() as u64);
                     let mut appended = appended.into_iter();
                     let stored = events
                         .iter()
@@ -250,6 +257,26 @@ impl EventLog {
         Ok(resent)
     }
 
+    /// The identity's head: where a stream asked for new events only begins.
+    pub async fn head(&self, identity: IdentityKey) -> Result<Seq, LogError> {
+        let page = self
+            .store
+            .read_events(ReadRequest {
+                identity,
+                since: Seq::ZERO,
+                limit: 0,
+                types: None,
+                scan_window: i64::MAX,
+            })
+            .await?;
+        Ok(page.head)
+    }
+
+    /// True once shutdown has begun: held reads have been answered and streams end.
+    pub fn is_stopping(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
     /// Reads a page after `since`; with `wait`, holds the request (holding no database
     /// connection) until a matching event lands, `wait` elapses, or the server shuts down.
     pub async fn pull(
@@ -264,6 +291,7 @@ impl EventLog {
         } else {
             i64::MAX
         };
+        self.metrics.pulls.increment(1);
         let mut since = request.since;
         let mut first_read = true;
         loop {

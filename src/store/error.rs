@@ -22,11 +22,28 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.constraint() == Some("events_id_key") => {
                 StoreError::DuplicateEventId
             }
+            // SQLite names the index's columns, not the index.
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() && db.message().ends_with(": events.id") =>
+            {
+                StoreError::DuplicateEventId
+            }
             // 57P01..57P03: the server is shutting down or not yet accepting connections.
             sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("57P")) => {
                 StoreError::Unavailable(error)
             }
+            sqlx::Error::Database(db) if is_sqlite_busy(&**db) => StoreError::Unavailable(error),
             _ => StoreError::Database(error),
         }
     }
+}
+
+/// SQLITE_BUSY in any of its extended forms (the low byte is 5): another process held the
+/// database's lock past the busy timeout.
+fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == 5)
 }

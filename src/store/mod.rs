@@ -3,9 +3,11 @@
 
 pub mod error;
 pub mod postgres;
+pub mod sqlite;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::StoreError;
 
+use crate::config::Database;
 use crate::delivery::record::{Attempt, ClaimedDelivery, Delivery, DeliveryStatus};
 use crate::delivery::schedule::AttemptOutcome;
 use crate::delivery::signature::SigningSecret;
@@ -260,4 +263,30 @@ pub trait Store: Send + Sync + 'static {
     async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()>;
     /// Runs the process's one listener until `shutdown`, handing each notice to `sink`.
     async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken);
+
+    /// Deliveries not yet finished, for the outbox-depth gauge.
+    async fn pending_deliveries(&self) -> StoreResult<u64>;
+    /// Closes the connections, once nothing uses the store any more.
+    async fn close(&self);
+}
+
+/// Opens the database `database` names, creating an embedded one if need be, and brings
+/// its schema up to date.
+pub async fn open(database: &Database, pool_size: u32) -> anyhow::Result<Arc<dyn Store>> {
+    match database {
+        Database::Postgres(url) => {
+            let store = postgres::PgStore::connect(url, pool_size)
+                .await
+                .context("connecting to PostgreSQL")?;
+            store.migrate().await.context("migrating the database")?;
+            Ok(Arc::new(store))
+        }
+        Database::Sqlite(url) => {
+            let store = sqlite::SqliteStore::open(url)
+                .await
+                .with_context(|| format!("opening the SQLite database {url}"))?;
+            store.migrate().await.context("migrating the database")?;
+            Ok(Arc::new(store))
+        }
+    }
 }

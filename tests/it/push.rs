@@ -265,7 +265,7 @@ async fn filters_pick_event_types_by_name_or_prefix_and_identities_by_handle() {
         .map(|event| event["type"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(types, ["email.sent", "mailbox.replaced"]);
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let pool = db.pool().await;
     let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
         .fetch_one(&pool)
         .await

@@ -38,7 +38,7 @@ async fn the_operator_creates_a_tenant_and_receives_a_key_holding_every_scope() 
     );
 
     // Only its hash is stored.
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let pool = db.pool().await;
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
         .fetch_one(&pool)
         .await
@@ -115,7 +115,7 @@ async fn the_cli_refuses_a_blank_tenant_name_and_creates_nothing() {
         .expect("run seqhook");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("tenant name"));
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let pool = db.pool().await;
     // The CLI refuses before touching the database, so even the schema may be absent.
     let tenants: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM tenants")
         .fetch_one(&pool)

@@ -160,7 +160,7 @@ async fn bad_webhook_input_gets_a_4xx_and_changes_nothing() {
         .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
         .await;
     let ours = ours["id"].as_str().unwrap().to_owned();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let pool = db.pool().await;
 
     let url = receiver.url.clone();
     let cases: Vec<(&str, Method, String, Value, StatusCode, &str)> = vec![
@@ -421,7 +421,7 @@ async fn bad_webhook_input_gets_a_4xx_and_changes_nothing() {
 }
 
 /// Webhooks, active webhooks, deliveries, pending deliveries.
-async fn counts(pool: &sqlx::PgPool) -> (i64, i64, i64, i64) {
+async fn counts(pool: &sqlx::AnyPool) -> (i64, i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT count(*) FROM webhooks), (SELECT count(*) FROM webhooks WHERE active),
                 (SELECT count(*) FROM deliveries), (SELECT count(*) FROM deliveries WHERE status = 'pending')",

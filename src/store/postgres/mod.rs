@@ -75,11 +75,6 @@ impl PgStore {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.pool).await
     }
-
-    pub async fn close(&self) {
-        self.outbox.close().await;
-        self.pool.close().await;
-    }
 }
 
 #[async_trait]
@@ -301,5 +296,14 @@ impl Store for PgStore {
 
     async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
         notifications::listen(&self.url, sink, shutdown).await
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        outbox::pending_deliveries(&self.pool).await
+    }
+
+    async fn close(&self) {
+        self.outbox.close().await;
+        self.pool.close().await;
     }
 }

@@ -231,6 +231,14 @@ pub async fn release_deliveries(
     Ok(())
 }
 
+pub async fn pending_deliveries(pool: &PgPool) -> StoreResult<u64> {
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+            .fetch_one(pool)
+            .await?;
+    Ok(pending as u64)
+}
+
 const DELIVERY_COLUMNS: &str =
     "d.id, d.webhook_id, d.event_id, i.handle, d.seq, d.status, d.next_attempt_at, d.created_at";
 

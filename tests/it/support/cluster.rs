@@ -1,4 +1,4 @@
-//! A real PostgreSQL database per test. Owns the one server of the test process (the one
+//! A real database per test: a SQLite file, or a PostgreSQL database. For PostgreSQL, owns the one server of the test process (the one
 //! `DATABASE_URL` points at, or a throwaway cluster started here and torn down by a watchdog
 //! once the process is gone), the migrated template database, and the per-test databases
 //! cloned from it.
@@ -13,13 +13,23 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
+use super::Backend;
+
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
 }
 
 impl TestDatabase {
+    /// A fresh, empty database on the suite's backend.
     pub async fn create() -> Self {
+        match crate::BACKEND {
+            Backend::Postgres => Self::create_postgres().await,
+            Backend::Sqlite => Self::create_sqlite(),
+        }
+    }
+
+    async fn create_postgres() -> Self {
         let server = server().await;
         let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
         let name = format!("t_{}_{n}", std::process::id());
@@ -37,11 +47,54 @@ impl TestDatabase {
         }
     }
 
+    /// The app creates and migrates the file itself, as it does for a user.
+    fn create_sqlite() -> Self {
+        let dir = sqlite_dir();
+        let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t_{n}");
+        let path = dir.join(format!("{name}.db"));
+        TestDatabase {
+            url: format!("sqlite://{}", path.display()),
+            name,
+        }
+    }
+
+    /// A pool on the database, to check what was stored. Queries must be plain SQL that
+    /// both backends read alike.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        // A SQLite file the app never opened is created empty rather than refused.
+        let url = match crate::BACKEND {
+            Backend::Postgres => self.url.clone(),
+            Backend::Sqlite => format!("{}?mode=rwc", self.url),
+        };
+        sqlx::AnyPool::connect(&url)
+            .await
+            .expect("connect to the test database")
+    }
+
     /// FORCE, because the test may still hold pools on it.
     pub async fn drop(self) {
-        let sql = format!(r#"DROP DATABASE "{}" WITH (FORCE)"#, self.name);
-        server().await.admin(&[sql]).await;
+        match crate::BACKEND {
+            Backend::Postgres => {
+                let sql = format!(r#"DROP DATABASE "{}" WITH (FORCE)"#, self.name);
+                server().await.admin(&[sql]).await;
+            }
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+        }
     }
+}
+
+/// This test process's directory of SQLite files.
+fn sqlite_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seqhook-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the test database directory");
+    dir
 }
 
 // Every #[tokio::test] has its own runtime and a pool dies with the runtime that made it,

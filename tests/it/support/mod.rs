@@ -1,4 +1,4 @@
-//! The harness: a real PostgreSQL database per test, the real app on 127.0.0.1:0, and one
+//! The harness: a real database per test (PostgreSQL or SQLite), the real app on 127.0.0.1:0, and one
 //! helper per endpoint so tests read as a user's actions.
 
 pub mod cluster;
@@ -21,6 +21,18 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use cluster::TestDatabase;
+
+/// The store the suite runs on; each test binary picks one.
+#[allow(dead_code, reason = "each test binary constructs one variant")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Several seqhook processes may share a PostgreSQL database; the embedded one is one
+/// process's.
+pub const MULTI_PROCESS: bool = matches!(crate::BACKEND, Backend::Postgres);
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 

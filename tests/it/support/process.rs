@@ -1,6 +1,7 @@
 //! `seqhook serve` as a real child process, for what only a process can show: signals and
 //! being killed.
 
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -17,18 +18,33 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on `database_url` and returns once it says it serves.
     pub async fn spawn(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"));
+        command
+            .env("DATABASE_URL", database_url)
+            .envs(env.iter().copied());
+        Self::start(command).await
+    }
+
+    /// Starts the binary as a newcomer would: no `DATABASE_URL`, in `dir`, so it keeps its
+    /// data in `dir/seqhook.db`.
+    #[allow(dead_code, reason = "only the SQLite suite tests the embedded default")]
+    pub async fn spawn_embedded(dir: &Path) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"));
+        command.env_remove("DATABASE_URL").current_dir(dir);
+        Self::start(command).await
+    }
+
+    async fn start(mut command: tokio::process::Command) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_seqhook"))
+        let mut child = command
             .arg("serve")
-            .env("DATABASE_URL", database_url)
             .env("SEQHOOK_LISTEN", format!("127.0.0.1:{port}"))
             .env("SEQHOOK_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -1,0 +1,133 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' annotations
+//! and the body types' derives, so it cannot drift from the code.
+
+use std::sync::LazyLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Components, OpenApi as Document};
+use utoipa::{Modify, OpenApi};
+
+use super::error::ErrorBody;
+use super::{
+    api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants, webhooks,
+};
+use crate::log::event::Envelope;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "seqhook",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A multi-tenant event log. Producers append typed events to a \
+            per-identity log; every event gets a globally unique `id` and a per-identity, \
+            gap-free `seq`. Consumers read the same log by pull (with long-poll), by \
+            Server-Sent Events, or as signed webhooks.\n\n\
+            Every error answers `{\"error\": {\"code\", \"message\", \"details\"}}`. \
+            Another tenant's resources answer 404, never 403.",
+    ),
+    paths(
+        ops::healthz,
+        ops::readyz,
+        metrics::metrics,
+        openapi_json,
+        tenants::create,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        identities::list,
+        identities::create,
+        identities::show,
+        events::append,
+        events::pull,
+        stream::stream,
+        event_types::list,
+        event_types::show,
+        event_types::define,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::secret,
+        webhooks::rotate_secret,
+        webhooks::replay,
+        webhooks::ping,
+        deliveries::list,
+        deliveries::show,
+        deliveries::retry,
+    ),
+    components(schemas(ErrorBody, Envelope)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "events", description = "Append to an identity's log and read it back."),
+        (name = "identities", description = "The logs a tenant names by handle."),
+        (name = "event-types", description = "The built-in catalog and a tenant's own types, \
+            each with the JSON Schema its events' `data` must match."),
+        (name = "webhooks", description = "Push: signed, retried deliveries of matching events."),
+        (name = "deliveries", description = "The delivery log: each delivery with its attempts."),
+        (name = "api-keys", description = "A tenant's keys: scopes and identity binding."),
+        (name = "admin", description = "Operator routes, under `SEQHOOK_ADMIN_TOKEN`."),
+        (name = "operations", description = "Health, readiness and this document."),
+    ),
+)]
+struct ApiDoc;
+
+/// Security schemes are not expressible in the derive's attributes.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Components::new);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("shk_…")
+                    .description(Some(
+                        "A tenant API key, `Authorization: Bearer shk_…`. Each route names \
+                         the scope it needs.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "adminToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's `SEQHOOK_ADMIN_TOKEN`, for `/v1/admin/*`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+// Generated once: the document is fixed for the life of the process.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    document()
+        .to_json()
+        .expect("the OpenAPI document serialises")
+});
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    summary = "This document",
+    description = "The OpenAPI 3.1 description of this API.",
+    responses((status = 200, description = "The document", body = serde_json::Value)),
+    security(()),
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+}

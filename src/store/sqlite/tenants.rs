@@ -1,0 +1,133 @@
+//! Tenants and API keys.
+
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteExecutor, SqlitePool};
+use uuid::Uuid;
+
+use super::encoding::{decode_error, text_list, timestamp, to_micros};
+use crate::id::{ApiKeyId, TenantId};
+use crate::log::identity::IdentityHandle;
+use crate::store::StoreResult;
+use crate::tenant::{ApiKey, KeyHash, Scope, Tenant};
+
+/// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
+pub async fn create_tenant(
+    writer: &SqlitePool,
+    tenant: &Tenant,
+    key: &ApiKey,
+    hash: &KeyHash,
+) -> StoreResult<()> {
+    let mut tx = super::begin_write(writer).await?;
+    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)")
+        .bind(tenant.id.as_uuid())
+        .bind(&tenant.name)
+        .bind(to_micros(tenant.created_at))
+        .execute(&mut *tx)
+        .await?;
+    insert_api_key(&mut *tx, key, hash).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn insert_api_key(
+    db: impl SqliteExecutor<'_>,
+    key: &ApiKey,
+    hash: &KeyHash,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, identity, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(key.id.as_uuid())
+    .bind(key.tenant_id.as_uuid())
+    .bind(&key.name)
+    .bind(&hash.0[..])
+    .bind(text_list(key.scopes.iter().map(|scope| scope.as_str())))
+    .bind(key.identity.as_ref().map(IdentityHandle::as_str))
+    .bind(to_micros(key.created_at))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, identity, created_at";
+
+/// Looks a presented key up by its hash (unique index); revoked keys are invisible.
+pub async fn find_api_key(
+    reader: &SqlitePool,
+    hash: &KeyHash,
+) -> StoreResult<Option<(ApiKey, KeyHash)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+    ))
+    .bind(&hash.0[..])
+    .fetch_optional(reader)
+    .await?;
+    row.map(|row| api_key_from_row(&row)).transpose()
+}
+
+pub async fn list_api_keys(
+    reader: &SqlitePool,
+    tenant: TenantId,
+    after: Option<ApiKeyId>,
+    limit: u32,
+) -> StoreResult<Vec<ApiKey>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys
+         WHERE tenant_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id > ?2)
+         ORDER BY id LIMIT ?3"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(after.map(|id| id.as_uuid()))
+    .bind(i64::from(limit))
+    .fetch_all(reader)
+    .await?;
+    rows.iter()
+        .map(|row| api_key_from_row(row).map(|(key, _)| key))
+        .collect()
+}
+
+pub async fn revoke_api_key(
+    writer: &SqlitePool,
+    tenant: TenantId,
+    id: ApiKeyId,
+) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE api_keys SET revoked_at = ?3
+         WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+    )
+    .bind(tenant.as_uuid())
+    .bind(id.as_uuid())
+    .bind(to_micros(Utc::now()))
+    .execute(writer)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+fn api_key_from_row(row: &SqliteRow) -> StoreResult<(ApiKey, KeyHash)> {
+    let hash: Vec<u8> = row.try_get("key_hash")?;
+    let hash = KeyHash(
+        hash.try_into()
+            .map_err(|_| decode_error("key_hash is not 32 bytes"))?,
+    );
+    let scopes: String = row.try_get("scopes")?;
+    let scopes: Vec<String> =
+        serde_json::from_str(&scopes).map_err(|error| sqlx::Error::Decode(error.into()))?;
+    let identity: Option<String> = row.try_get("identity")?;
+    let key = ApiKey {
+        id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id")?),
+        tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id")?),
+        name: row.try_get("name")?,
+        scopes: scopes
+            .iter()
+            .filter_map(|scope| Scope::parse(scope))
+            .collect(),
+        identity: identity
+            .map(|handle| IdentityHandle::parse(&handle))
+            .transpose()
+            .map_err(|_| decode_error("stored identity handle is invalid"))?,
+        created_at: timestamp(row, "created_at")?,
+    };
+    Ok((key, hash))
+}
