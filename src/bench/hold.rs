@@ -1,5 +1,6 @@
-//! `bench hold`: what `connections` concurrent held long-polls cost the server — its peak
-//! RSS, the errors it answers, and how many PostgreSQL connections it uses meanwhile.
+//! `bench hold`: what `connections` concurrent held long-polls (or, with `--streams`, open
+//! SSE streams) cost the server — its peak RSS, the errors it answers, and how many
+//! PostgreSQL connections it uses meanwhile.
 //!
 //! The raw-pg limits have no counterpart: this checks the design claim of spec §1 that a
 //! held long-poll holds no database connection, so the PostgreSQL figure should stay at the
@@ -40,6 +41,9 @@ pub struct HoldArgs {
     /// The server process whose RSS is sampled [default: found by its command line].
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Hold SSE streams (`…/events/stream`) instead of long-polls.
+    #[arg(long)]
+    pub streams: bool,
     /// PostgreSQL to count the server's connections in (a `postgres://` URL).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -74,6 +78,9 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
     let urls = handles
         .iter()
         .map(|handle| -> anyhow::Result<Url> {
+            if args.streams {
+                return tenant.api_url(&format!("/v1/identities/{handle}/events/stream"));
+            }
             let mut url = tenant.events_url(handle)?;
             url.set_query(Some("since=0&wait=25"));
             Ok(url)
@@ -96,12 +103,12 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
         let wave = (args.connections - holders.len()).min(WAVE);
         for _ in 0..wave {
             let url = urls[holders.len() % urls.len()].clone();
-            holders.spawn(hold_one(
-                tenant.clone(),
-                url,
-                in_flight.clone(),
-                errors.clone(),
-            ));
+            let (tenant, in_flight, errors) = (tenant.clone(), in_flight.clone(), errors.clone());
+            if args.streams {
+                holders.spawn(hold_stream(tenant, url, in_flight, errors));
+            } else {
+                holders.spawn(hold_one(tenant, url, in_flight, errors));
+            }
         }
         if last_sample.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) {
             last_sample = Some(Instant::now());
@@ -119,7 +126,7 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
     // Bounded: the polls never end by themselves, so the scenario ends them.
     holders.abort_all();
 
-    Report::new("hold")
+    Report::new(if args.streams { "hold-streams" } else { "hold" })
         .int("connections", "connections", args.connections as u64)
         .int("identities", "identities", args.identities as u64)
         .int("held", "held", held as u64)
@@ -144,6 +151,33 @@ async fn hold_one(tenant: Tenant, url: Url, in_flight: Arc<AtomicUsize>, errors:
             Err(why) => Err(why),
         };
         in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Err(why) = outcome {
+            errors.record("hold", &why);
+            tokio::time::sleep(ERROR_PAUSE).await;
+        }
+    }
+}
+
+/// Keeps one SSE stream open, re-opening it if it ends or fails. Nothing is appended, so
+/// only heartbeats arrive.
+async fn hold_stream(tenant: Tenant, url: Url, in_flight: Arc<AtomicUsize>, errors: Arc<Errors>) {
+    loop {
+        let outcome: Result<(), String> =
+            match check(tenant.get(url.clone()).send().await, StatusCode::OK).await {
+                Ok(mut response) => {
+                    in_flight.fetch_add(1, Ordering::Relaxed);
+                    let ended = loop {
+                        match response.chunk().await {
+                            Ok(Some(_)) => continue,
+                            Ok(None) => break "the server ended a stream".to_owned(),
+                            Err(e) => break format!("reading a stream: {e}"),
+                        }
+                    };
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                    Err(ended)
+                }
+                Err(why) => Err(why),
+            };
         if let Err(why) = outcome {
             errors.record("hold", &why);
             tokio::time::sleep(ERROR_PAUSE).await;

@@ -300,6 +300,7 @@ pub async fn pull(
     auth.require_identity(Scope::EventsRead, &handle)?;
     let request = pull_request(query, state.settings.max_wait)?;
     let identity = state.log.resolve(auth.0.tenant_id, &handle).await?;
+    state.metrics.pulls.increment(1);
     let page = state.log.pull(identity, request).await?;
     let response = PullResponse {
         events: page

@@ -291,7 +291,6 @@ impl EventLog {
         } else {
             i64::MAX
         };
-        self.metrics.pulls.increment(1);
         let mut since = request.since;
         let mut first_read = true;
         loop {
