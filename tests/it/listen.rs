@@ -353,15 +353,22 @@ fn only_http_and_https_urls_are_accepted_to_forward_to() {
 }
 
 #[tokio::test]
-async fn while_the_receiver_is_unreachable_the_cursor_stays_and_the_event_waits_for_it() {
+async fn while_the_receiver_hangs_up_unanswered_the_cursor_stays_and_the_event_waits_for_it() {
     let db = TestDatabase::create().await;
     let app = TestApp::spawn(&db.url).await;
     let tenant = app.tenant_with_identity("alice").await;
     app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
-    let unreachable = {
-        let bound = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/hook", bound.local_addr().unwrap())
-    };
+    // Accepts each connection and closes it without a word, counting the attempts.
+    let hang_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unreachable = format!("http://{}/hook", hang_up.local_addr().unwrap());
+    let (attempts, mut attempted) = tokio::sync::watch::channel(0_u32);
+    let hanging = tokio::spawn(async move {
+        loop {
+            let (socket, _) = hang_up.accept().await.unwrap();
+            drop(socket);
+            attempts.send_modify(|n| *n += 1);
+        }
+    });
     let state = StateFile::new();
     let listener = Listener::start(listen_args(
         &app,
@@ -371,10 +378,9 @@ async fn while_the_receiver_is_unreachable_the_cursor_stays_and_the_event_waits_
         &state,
         &["--since", "0", "--secret", SECRET],
     ));
-    state.reaches(0).await;
-    // A refused connection leaves nothing to await: allow the first attempt and the retry
-    // one second later.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The first attempt and its retry.
+    attempted.wait_for(|n| *n >= 2).await.unwrap();
+    hanging.abort();
     listener.stop().await;
     assert_eq!(state.cursor(), Some(0), "the cursor did not pass the event");
 

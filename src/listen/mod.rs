@@ -6,17 +6,11 @@
 //! each accepted event, so a restart resumes after the last one (at least once: an event in
 //! flight when the listener stops is sent again). Owns no server state: it is an API client.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -26,6 +20,12 @@ use crate::delivery::client;
 use crate::delivery::schedule::Response;
 use crate::delivery::signature::SigningSecret;
 use crate::log::identity::IdentityHandle;
+
+mod api;
+mod state;
+
+use api::{Api, EventHeader};
+use state::{SavedState, load, save};
 
 /// The same budget a webhook receiver gets.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
@@ -106,16 +106,6 @@ fn long_poll_wait(raw: &str) -> Result<Duration, String> {
         return Err("the wait must be at least 1s".into());
     }
     Ok(wait)
-}
-
-/// What survives a restart. The generated secret is kept with the cursor because the
-/// receiver was configured with it; a `--secret` given by the user is never written.
-#[derive(Serialize, Deserialize)]
-struct SavedState {
-    handle: String,
-    since: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
 }
 
 /// Pulls and forwards until `shutdown`; an error only for what waiting cannot fix (a refused
@@ -288,164 +278,6 @@ where
     }
 }
 
-/// The pull API, as one identity's reader.
-struct Api {
-    http: reqwest::Client,
-    base: Url,
-    auth: HeaderValue,
-    handle: IdentityHandle,
-}
-
-/// `GET …/events`, with each event kept as the API's exact text: that text is the body
-/// forwarded, byte for byte what a webhook delivery of the event would carry.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Page {
-    events: Vec<Box<RawValue>>,
-    cursor: u64,
-    has_more: bool,
-}
-
-#[derive(Deserialize)]
-struct EventHeader {
-    id: String,
-    seq: u64,
-    #[serde(rename = "type")]
-    event_type: String,
-}
-
-impl Api {
-    fn new(base: Url, key: &str, handle: IdentityHandle) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            !base.cannot_be_a_base(),
-            "--api-url must be a base URL such as http://127.0.0.1:8080"
-        );
-        let mut auth = HeaderValue::from_str(&format!("Bearer {key}"))
-            .context("the API key is not a valid header value")?;
-        auth.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .user_agent(concat!("seqhook-listen/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Self {
-            http,
-            base,
-            auth,
-            handle,
-        })
-    }
-
-    /// `{base}/v1/identities/{handle}` followed by `more`, keeping any path prefix of the base.
-    fn identity_url(&self, more: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("checked to be a base URL in `new`")
-            .pop_if_empty()
-            .extend(["v1", "identities", self.handle.as_str()])
-            .extend(more);
-        url
-    }
-
-    /// The identity's `headSeq`; also proves the key and the handle before anything starts.
-    async fn head(&self) -> Result<u64, Failure> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Identity {
-            head_seq: u64,
-        }
-        let identity: Identity = self.get(self.identity_url(&[]), PULL_MARGIN).await?;
-        Ok(identity.head_seq)
-    }
-
-    async fn pull(&self, since: u64, wait: Duration, types: Option<&str>) -> Result<Page, Failure> {
-        let mut url = self.identity_url(&["events"]);
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("since", &since.to_string())
-                .append_pair("limit", &PAGE.to_string())
-                .append_pair("wait", &wait.as_secs().to_string());
-            if let Some(types) = types {
-                query.append_pair("types", types);
-            }
-        }
-        self.get(url, wait + PULL_MARGIN).await
-    }
-
-    async fn get<T: DeserializeOwned>(&self, url: Url, timeout: Duration) -> Result<T, Failure> {
-        let sent = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.auth.clone())
-            .timeout(timeout)
-            .send()
-            .await;
-        let response = sent.map_err(|error| {
-            Failure::Transient(format!(
-                "cannot reach {}: {}",
-                self.base,
-                error_chain(&error)
-            ))
-        })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|error| {
-            Failure::Transient(format!("reading the answer: {}", error_chain(&error)))
-        })?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|error| {
-                Failure::Fatal(anyhow::anyhow!(
-                    "{} answered something other than seqhook's API: {error}",
-                    self.base
-                ))
-            });
-        }
-        Err(self.refusal(status, &body))
-    }
-
-    fn refusal(&self, status: StatusCode, body: &[u8]) -> Failure {
-        let answer: Value = serde_json::from_slice(body).unwrap_or_default();
-        let error = &answer["error"];
-        let message = error["message"].as_str().map_or_else(
-            || {
-                String::from_utf8_lossy(body)
-                    .chars()
-                    .take(SHOWN_BODY_CHARS)
-                    .collect()
-            },
-            str::to_owned,
-        );
-        let handle = &self.handle;
-        let fatal = |message: String| Failure::Fatal(anyhow::anyhow!(message));
-        match status {
-            StatusCode::UNAUTHORIZED => fatal(format!(
-                "the API key was refused ({status}): check --api-key or SEQHOOK_API_KEY"
-            )),
-            StatusCode::FORBIDDEN => fatal(format!(
-                "the API key may not read {handle}'s events ({status}): {message}"
-            )),
-            StatusCode::NOT_FOUND => fatal(format!(
-                "unknown identity {handle} ({status}): it does not exist at {}, or this key \
-                 may not see it",
-                self.base
-            )),
-            StatusCode::BAD_REQUEST if error["code"] == "since_beyond_head" => fatal(format!(
-                "the cursor is past the head of {handle} (seq {}): the log was reset or the \
-                 cursor belongs to another one. Pass --since 0, or --since with the head",
-                error["details"]["head"]
-            )),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-                Failure::Transient(format!("{status}: {message}"))
-            }
-            status if status.is_server_error() => {
-                Failure::Transient(format!("{status}: {message}"))
-            }
-            status => fatal(format!("the API refused the request ({status}): {message}")),
-        }
-    }
-}
-
 /// Sends events to the local receiver through the webhook delivery's own client and attempt,
 /// so the headers and signature are the ones a real delivery carries.
 struct Forwarder {
@@ -490,87 +322,6 @@ impl Forwarder {
     }
 }
 
-/// reqwest's own message hides the cause ("error sending request"); the innermost says it.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text = format!("{text}: {inner}");
-        source = inner.source();
-    }
-    text
-}
-
-fn load(path: &Path) -> anyhow::Result<Option<SavedState>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
-            format!(
-                "{} is not a `seqhook listen` state file; delete it or pass another --state-file",
-                path.display()
-            )
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Replaces the state file atomically: a crash leaves the old cursor or the new one, never a
-/// torn file.
-async fn save(path: &Path, state: &SavedState) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(state).context("serialising the listen state")?;
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        write_atomically(&path, &bytes).with_context(|| format!("saving {}", path.display()))
-    })
-    .await
-    .context("the state file writer panicked")?
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = private_file_options().open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)?;
-    sync_directory_of(path);
-    Ok(())
-}
-
-/// The file may hold the signing secret: readable by its owner only.
-#[cfg(unix)]
-fn private_file_options() -> std::fs::OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true).mode(0o600);
-    options
-}
-
-#[cfg(not(unix))]
-fn private_file_options() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    options
-}
-
-/// A rename is durable only once its directory is synced. Best effort: the file itself is
-/// already complete, and some filesystems refuse to sync a directory.
-#[cfg(unix)]
-fn sync_directory_of(path: &Path) {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if let Ok(directory) = std::fs::File::open(directory) {
-        let _ = directory.sync_all();
-    }
-}
-
-#[cfg(not(unix))]
-fn sync_directory_of(_path: &Path) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,23 +345,5 @@ mod tests {
         assert_eq!(long_poll_wait("25s"), Ok(Duration::from_secs(25)));
         assert!(long_poll_wait("0s").is_err());
         assert!(long_poll_wait("500ms").is_err());
-    }
-
-    #[test]
-    fn the_state_file_is_replaced_whole() {
-        let path = std::env::temp_dir().join(format!(
-            "seqhook-listen-unit-{}-{:016x}.json",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        write_atomically(&path, b"{\"handle\":\"a\",\"since\":1}").unwrap();
-        write_atomically(&path, b"{\"handle\":\"a\",\"since\":2}").unwrap();
-        let saved = load(&path).unwrap().unwrap();
-        assert_eq!(saved.since, 2);
-        assert!(saved.secret.is_none());
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".tmp");
-        assert!(!PathBuf::from(temporary).exists());
-        std::fs::remove_file(&path).unwrap();
     }
 }
