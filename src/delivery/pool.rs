@@ -25,7 +25,13 @@ use crate::store::{AttemptResult, ClaimRequest, Store, Success};
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Claims are made in slices of this many, so a deep backlog is spread between processes.
-const CLAIM_BATCH: u32 = 64;
+const CLAIM_BATCH: u32 = 256;
+/// A webhook may have up to this many times its in-flight cap claimed; the rest wait in
+/// memory. One webhook's throughput is bounded by what one claim hands it per claim round
+/// trip, so for a fast receiver the buffer must outlast a claim even when the database is
+/// slow to answer; for a slow one it stays small (see `prefetch`).
+const MAX_PREFETCH_ROUNDS: f64 = 8.0;
+const MIN_PREFETCH_ROUNDS: f64 = 2.0;
 
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -56,6 +62,8 @@ pub struct DeliveryPool {
     rate_limits: RateLimits,
     /// Attempts recorded so far: lets a caller await an outcome instead of polling for it.
     recorded: tokio::sync::watch::Sender<u64>,
+    /// Each webhook's recent request duration (a moving average), which sizes its prefetch.
+    pace: Mutex<HashMap<WebhookId, Duration>>,
     /// Delivered attempts waiting to be recorded together.
     successes: Mutex<Vec<Success>>,
     successes_ready: Notify,
@@ -79,6 +87,7 @@ impl DeliveryPool {
             in_flight: Mutex::default(),
             sending: Mutex::default(),
             leased: Mutex::default(),
+            pace: Mutex::default(),
             rate_limits: RateLimits::default(),
             recorded: tokio::sync::watch::channel(0).0,
             successes: Mutex::default(),
@@ -148,13 +157,7 @@ impl DeliveryPool {
             if free == 0 {
                 return; // a finishing delivery wakes the loop
             }
-            let room: Vec<(WebhookId, u32)> = self
-                .in_flight
-                .lock()
-                .expect("in-flight lock")
-                .iter()
-                .map(|(webhook, busy)| (*webhook, self.prefetch().saturating_sub(*busy)))
-                .collect();
+            let room = self.room();
             let now = self.clock.now();
             let request = ClaimRequest {
                 now,
@@ -162,7 +165,7 @@ impl DeliveryPool {
                     + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
                 limit: free.min(CLAIM_BATCH),
                 room: &room,
-                default_room: self.prefetch(),
+                default_room: self.prefetch(None),
             };
             let claimed = match self.store.claim_deliveries(request).await {
                 Ok(claimed) => claimed,
@@ -195,11 +198,41 @@ impl DeliveryPool {
         }
     }
 
-    /// A webhook may have twice its cap claimed: the second half waits here, in memory,
-    /// so a request that finishes is followed at once instead of after the next claim's
-    /// round trip to the database.
-    fn prefetch(&self) -> u32 {
-        self.config.per_webhook.saturating_mul(2)
+    /// What each webhook this process has seen may claim now: its prefetch less what it has
+    /// claimed and not yet sent.
+    fn room(&self) -> Vec<(WebhookId, u32)> {
+        let in_flight = self.in_flight.lock().expect("in-flight lock");
+        let pace = self.pace.lock().expect("pace lock");
+        let mut room: Vec<(WebhookId, u32)> = pace
+            .iter()
+            .map(|(webhook, pace)| {
+                let busy = in_flight.get(webhook).copied().unwrap_or(0);
+                (*webhook, self.prefetch(Some(*pace)).saturating_sub(busy))
+            })
+            .collect();
+        room.extend(
+            in_flight
+                .iter()
+                .filter(|(webhook, _)| !pace.contains_key(webhook))
+                .map(|(webhook, busy)| (*webhook, self.prefetch(None).saturating_sub(*busy))),
+        );
+        room
+    }
+
+    /// What a webhook may have claimed: beyond its cap, deliveries wait here, in memory, so
+    /// a request that finishes is followed at once instead of after the next claim's round
+    /// trip to the database. As many rounds of `cap` requests as fit, at the webhook's pace,
+    /// in half a lease — so a buffered delivery is sent long before its lease runs out —
+    /// between 2 and 8 rounds. A webhook not yet timed is assumed to take the full timeout.
+    fn prefetch(&self, pace: Option<Duration>) -> u32 {
+        let rounds = prefetch_rounds(self.config.lease, pace.unwrap_or(self.config.timeout));
+        (f64::from(self.config.per_webhook) * rounds) as u32
+    }
+
+    fn record_pace(&self, webhook: WebhookId, took: Duration) {
+        let mut pace = self.pace.lock().expect("pace lock");
+        let average = pace.entry(webhook).or_insert(took);
+        *average = average.mul_f64(0.8) + took.mul_f64(0.2);
     }
 
     fn sending_slots(&self, webhook: WebhookId) -> Arc<Semaphore> {
@@ -245,6 +278,10 @@ impl DeliveryPool {
         )
         .await;
         drop(sending);
+        self.record_pace(
+            delivery.webhook_id,
+            Duration::from_millis(u64::from(record.duration_ms)),
+        );
         self.request_done(delivery.webhook_id);
         let now = self.clock.now();
         let outcome = self.config.schedule.outcome(
@@ -371,5 +408,26 @@ impl DeliveryPool {
         attempt::send(&self.client, message, now, self.config.allow_private)
             .await
             .0
+    }
+}
+
+fn prefetch_rounds(lease: Duration, pace: Duration) -> f64 {
+    let pace = pace.max(Duration::from_millis(1));
+    (lease.as_secs_f64() / 2.0 / pace.as_secs_f64()).clamp(MIN_PREFETCH_ROUNDS, MAX_PREFETCH_ROUNDS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fast_receiver_gets_a_deep_prefetch_and_a_slow_or_unknown_one_a_shallow_one() {
+        let lease = Duration::from_secs(60);
+        assert_eq!(prefetch_rounds(lease, Duration::from_millis(2)), 8.0);
+        assert_eq!(prefetch_rounds(lease, Duration::ZERO), 8.0);
+        assert_eq!(prefetch_rounds(lease, Duration::from_secs(5)), 6.0);
+        // The default timeout: every buffered round still fits in half the lease.
+        assert_eq!(prefetch_rounds(lease, Duration::from_secs(15)), 2.0);
+        assert_eq!(prefetch_rounds(lease, Duration::from_secs(60)), 2.0);
     }
 }
