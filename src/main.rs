@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use seqhook::app::App;
 use seqhook::cli::{Cli, Command, TenantsCommand};
@@ -29,7 +30,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: seqhook::config::ServeConfig) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {} (SEQHOOK_LISTEN)", config.listen))?;
     let app = App::build(config).await?;
     let address = listener.local_addr()?;
     if let Some(token) = app.generated_admin_token() {
