@@ -118,8 +118,8 @@ impl App {
             background.spawn(async move { store.listen(sink, stop).await });
         }
 
-        let (admin_token, generated_admin_token) = match config.admin_token {
-            Some(token) => (KeyHash::of(&token), None),
+        let (admin_token, generated_admin_token) = match &config.admin_token {
+            Some(token) => (KeyHash::of(token), None),
             None => {
                 let token = KeySecret::generate().expose().replacen("shk_", "sha_", 1);
                 (KeyHash::of(&token), Some(token))
@@ -139,7 +139,7 @@ impl App {
             settings: Arc::new(Settings {
                 admin_token,
                 max_wait: config.max_wait,
-                allow_private_webhooks: config.allow_private_webhooks,
+                allow_private_webhooks: config.allows_private_webhooks(),
                 api: !config.workers_only,
                 stream_heartbeat: config.stream_heartbeat,
             }),

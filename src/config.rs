@@ -91,9 +91,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: u32,
 
-    /// Allow webhook URLs on loopback, private and link-local addresses.
-    #[arg(long, env = "SEQHOOK_ALLOW_PRIVATE_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set)]
-    pub allow_private_webhooks: bool,
+    /// Allow webhook URLs on loopback, private and link-local addresses [default: true on
+    /// the embedded database, a developer's machine; false on PostgreSQL].
+    #[arg(long, env = "SEQHOOK_ALLOW_PRIVATE_WEBHOOKS", action = clap::ArgAction::Set)]
+    pub allow_private_webhooks: Option<bool>,
 
     /// A webhook whose deliveries have all failed for this long is disabled.
     #[arg(long, env = "SEQHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration)]
@@ -108,7 +109,7 @@ pub struct ServeConfig {
     pub delivery_lease: Duration,
 
     /// How often an idle event stream sends a heartbeat comment.
-    #[arg(long, env = "SEQHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SEQHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = parse_heartbeat)]
     pub stream_heartbeat: Duration,
 
     /// Run the API only, no delivery workers.
@@ -118,6 +119,16 @@ pub struct ServeConfig {
     /// Run the delivery workers only, no API (health routes stay).
     #[arg(long)]
     pub workers_only: bool,
+}
+
+/// At least a millisecond: a zero interval would have every idle stream send comments
+/// without pause.
+fn parse_heartbeat(raw: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(raw).map_err(|error| error.to_string())?;
+    if interval < Duration::from_millis(1) {
+        return Err("the heartbeat interval must be at least 1ms".into());
+    }
+    Ok(interval)
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -132,13 +143,20 @@ impl ServeConfig {
             timeout: self.delivery_timeout,
             concurrency: self.delivery_concurrency.max(1),
             per_webhook: self.webhook_concurrency.max(1),
-            allow_private: self.allow_private_webhooks,
+            allow_private: self.allows_private_webhooks(),
             disable_after: self.disable_after,
             poll_interval: self.delivery_poll,
             lease: self
                 .delivery_lease
                 .max(self.delivery_timeout + Duration::from_secs(1)),
         }
+    }
+
+    /// Whether webhooks may point at internal addresses: as configured, or by default only
+    /// on the embedded database, where the receiver is usually on the same machine.
+    pub fn allows_private_webhooks(&self) -> bool {
+        self.allow_private_webhooks
+            .unwrap_or_else(|| matches!(self.database.database(), Ok(Database::Sqlite(_))))
     }
 
     /// A configuration for tests and tools: everything default but the database.
@@ -191,6 +209,24 @@ mod tests {
             database(Some("postgresql://u@h/db")).unwrap(),
             Database::Postgres("postgresql://u@h/db".into())
         );
+    }
+
+    #[test]
+    fn private_webhooks_are_allowed_by_default_only_on_the_embedded_database() {
+        let mut config = ServeConfig::for_database("sqlite://x.db");
+        assert!(config.allows_private_webhooks());
+        config.allow_private_webhooks = Some(false);
+        assert!(!config.allows_private_webhooks());
+        let mut config = ServeConfig::for_database("postgres://u@h/db");
+        assert!(!config.allows_private_webhooks());
+        config.allow_private_webhooks = Some(true);
+        assert!(config.allows_private_webhooks());
+    }
+
+    #[test]
+    fn a_zero_heartbeat_is_refused() {
+        assert_eq!(parse_heartbeat("15s"), Ok(Duration::from_secs(15)));
+        assert!(parse_heartbeat("0s").is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::id::{ApiKeyId, TenantId};
 use crate::store::{Store, StoreResult};
 use crate::tenant::{ApiKey, KeyHash};
@@ -17,6 +19,8 @@ const CACHE_CAP: usize = 10_000;
 pub struct Keyring {
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<KeyHash, (ApiKey, KeyHash, Instant)>>,
+    /// Moves whenever keys are forgotten, so long-lived streams re-check theirs.
+    revocations: watch::Sender<u64>,
 }
 
 impl Keyring {
@@ -24,6 +28,7 @@ impl Keyring {
         Self {
             store,
             cache: Mutex::default(),
+            revocations: watch::channel(0).0,
         }
     }
 
@@ -62,9 +67,16 @@ impl Keyring {
             .lock()
             .expect("keyring lock")
             .retain(|_, (key, _, _)| key.id != id);
+        self.revocations.send_modify(|generation| *generation += 1);
     }
 
     pub fn forget_all(&self) {
         self.cache.lock().expect("keyring lock").clear();
+        self.revocations.send_modify(|generation| *generation += 1);
+    }
+
+    /// Changes whenever a key may have been revoked.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,6 +33,10 @@ const CLAIM_BATCH: u32 = 256;
 /// slow to answer; for a slow one it stays small (see `prefetch`).
 const MAX_PREFETCH_ROUNDS: f64 = 8.0;
 const MIN_PREFETCH_ROUNDS: f64 = 2.0;
+/// Deliveries claimed by this process, sending or buffered, per request it may have in
+/// flight: buffered rows cost memory only, and taking a request slot only to send keeps a
+/// webhook's buffer from holding the slots other webhooks need.
+const BUFFERED_PER_REQUEST: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -53,7 +58,10 @@ pub struct DeliveryPool {
     client: reqwest::Client,
     config: DeliveryConfig,
     wake: Notify,
+    /// Deliveries claimed and not yet finished.
     slots: Arc<Semaphore>,
+    /// Requests in flight, across all webhooks.
+    requests: Semaphore,
     /// Claimed and not yet answered, per webhook: requests in flight plus those queued.
     in_flight: Mutex<HashMap<WebhookId, u32>>,
     /// The per-webhook cap on requests actually in flight.
@@ -62,8 +70,9 @@ pub struct DeliveryPool {
     rate_limits: RateLimits,
     /// Attempts recorded so far: lets a caller await an outcome instead of polling for it.
     recorded: tokio::sync::watch::Sender<u64>,
-    /// Each webhook's recent request duration (a moving average), which sizes its prefetch.
-    pace: Mutex<HashMap<WebhookId, Duration>>,
+    /// Each webhook's recent request duration (a moving average) and rate limit, which size
+    /// its prefetch.
+    pace: Mutex<HashMap<WebhookId, Pace>>,
     /// Delivered attempts waiting to be recorded together.
     successes: Mutex<Vec<Success>>,
     successes_ready: Notify,
@@ -79,7 +88,10 @@ impl DeliveryPool {
     ) -> Arc<Self> {
         Arc::new(Self {
             client: super::client::build(config.timeout, config.allow_private),
-            slots: Arc::new(Semaphore::new(config.concurrency)),
+            slots: Arc::new(Semaphore::new(
+                config.concurrency.saturating_mul(BUFFERED_PER_REQUEST),
+            )),
+            requests: Semaphore::new(config.concurrency),
             store,
             clock,
             config,
@@ -159,13 +171,14 @@ impl DeliveryPool {
             }
             let room = self.room();
             let now = self.clock.now();
+            let lease_until =
+                now + chrono::Duration::from_std(self.config.lease).expect("a sane lease");
             let request = ClaimRequest {
                 now,
-                lease_until: now
-                    + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
+                lease_until,
                 limit: free.min(CLAIM_BATCH),
                 room: &room,
-                default_room: self.prefetch(None),
+                default_room: self.prefetch(&Pace::UNKNOWN),
             };
             let claimed = match self.store.claim_deliveries(request).await {
                 Ok(claimed) => claimed,
@@ -176,6 +189,16 @@ impl DeliveryPool {
             };
             let full = claimed.len() as u32 == free.min(CLAIM_BATCH);
             for delivery in claimed {
+                // Its lease ran out while it waited here, and this claim renewed it: the
+                // task that holds it sends it once.
+                if self
+                    .leased
+                    .lock()
+                    .expect("leases lock")
+                    .contains(&delivery.id)
+                {
+                    continue;
+                }
                 let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
                     break;
                 };
@@ -188,7 +211,7 @@ impl DeliveryPool {
                 self.leased.lock().expect("leases lock").insert(delivery.id);
                 let pool = Arc::clone(self);
                 tasks.spawn(async move {
-                    pool.deliver(delivery).await;
+                    pool.deliver(delivery, lease_until).await;
                     drop(slot);
                 });
             }
@@ -207,14 +230,19 @@ impl DeliveryPool {
             .iter()
             .map(|(webhook, pace)| {
                 let busy = in_flight.get(webhook).copied().unwrap_or(0);
-                (*webhook, self.prefetch(Some(*pace)).saturating_sub(busy))
+                (*webhook, self.prefetch(pace).saturating_sub(busy))
             })
             .collect();
         room.extend(
             in_flight
                 .iter()
                 .filter(|(webhook, _)| !pace.contains_key(webhook))
-                .map(|(webhook, busy)| (*webhook, self.prefetch(None).saturating_sub(*busy))),
+                .map(|(webhook, busy)| {
+                    (
+                        *webhook,
+                        self.prefetch(&Pace::UNKNOWN).saturating_sub(*busy),
+                    )
+                }),
         );
         room
     }
@@ -222,17 +250,26 @@ impl DeliveryPool {
     /// What a webhook may have claimed: beyond its cap, deliveries wait here, in memory, so
     /// a request that finishes is followed at once instead of after the next claim's round
     /// trip to the database. As many rounds of `cap` requests as fit, at the webhook's pace,
-    /// in half a lease — so a buffered delivery is sent long before its lease runs out —
-    /// between 2 and 8 rounds. A webhook not yet timed is assumed to take the full timeout.
-    fn prefetch(&self, pace: Option<Duration>) -> u32 {
-        let rounds = prefetch_rounds(self.config.lease, pace.unwrap_or(self.config.timeout));
-        (f64::from(self.config.per_webhook) * rounds) as u32
+    /// in half a lease, between 2 and 8 rounds, and no more than its rate limit lets through
+    /// in half a lease. A webhook not yet timed is assumed to take the full timeout. A
+    /// delivery that waits here past its lease anyway is handed back, not sent (`deliver`).
+    fn prefetch(&self, pace: &Pace) -> u32 {
+        pace.prefetch(
+            self.config.per_webhook,
+            self.config.lease,
+            self.config.timeout,
+        )
     }
 
-    fn record_pace(&self, webhook: WebhookId, took: Duration) {
+    fn record_pace(&self, webhook: WebhookId, took: Duration, rate_limit: Option<u32>) {
         let mut pace = self.pace.lock().expect("pace lock");
-        let average = pace.entry(webhook).or_insert(took);
+        let pace = pace.entry(webhook).or_insert(Pace {
+            request: Some(took),
+            rate_limit,
+        });
+        let average = pace.request.get_or_insert(took);
         *average = average.mul_f64(0.8) + took.mul_f64(0.2);
+        pace.rate_limit = rate_limit;
     }
 
     fn sending_slots(&self, webhook: WebhookId) -> Arc<Semaphore> {
@@ -245,7 +282,7 @@ impl DeliveryPool {
         )
     }
 
-    async fn deliver(self: Arc<Self>, delivery: ClaimedDelivery) {
+    async fn deliver(self: Arc<Self>, delivery: ClaimedDelivery, lease_until: DateTime<Utc>) {
         let sending = self
             .sending_slots(delivery.webhook_id)
             .acquire_owned()
@@ -255,6 +292,15 @@ impl DeliveryPool {
             self.rate_limits
                 .acquire(delivery.webhook_id, per_second)
                 .await;
+        }
+        let request = self.requests.acquire().await.expect("never closed");
+        // A request must end before its lease does, or another claim could send it too.
+        let latest_start =
+            lease_until - chrono::Duration::from_std(self.config.timeout).expect("a sane timeout");
+        if self.clock.now() >= latest_start {
+            drop((request, sending));
+            self.hand_back(delivery.id, delivery.webhook_id).await;
+            return;
         }
         let secrets: Vec<SigningSecret> = delivery
             .secrets
@@ -277,10 +323,11 @@ impl DeliveryPool {
             self.config.allow_private,
         )
         .await;
-        drop(sending);
+        drop((request, sending));
         self.record_pace(
             delivery.webhook_id,
             Duration::from_millis(u64::from(record.duration_ms)),
+            delivery.rate_limit,
         );
         self.request_done(delivery.webhook_id);
         let now = self.clock.now();
@@ -366,6 +413,20 @@ impl DeliveryPool {
         }
     }
 
+    /// Makes a delivery that waited too long here due again, for a fresh claim and lease.
+    async fn hand_back(&self, delivery: DeliveryId, webhook: WebhookId) {
+        tracing::debug!(%delivery, "lease nearly over before sending; handing it back");
+        if let Err(error) = self
+            .store
+            .release_deliveries(&[delivery], self.clock.now())
+            .await
+        {
+            tracing::warn!(%error, %delivery, "could not hand a lease back; it expires on its own");
+        }
+        self.leased.lock().expect("leases lock").remove(&delivery);
+        self.request_done(webhook);
+    }
+
     /// The per-webhook cap counts requests to the receiver, so a slot frees as soon as the
     /// receiver has answered, not once the answer is recorded.
     fn request_done(&self, webhook: WebhookId) {
@@ -411,6 +472,32 @@ impl DeliveryPool {
     }
 }
 
+/// What is known of a webhook's receiver, to size its prefetch.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    request: Option<Duration>,
+    rate_limit: Option<u32>,
+}
+
+impl Pace {
+    const UNKNOWN: Pace = Pace {
+        request: None,
+        rate_limit: None,
+    };
+
+    fn prefetch(&self, cap: u32, lease: Duration, timeout: Duration) -> u32 {
+        let rounds = prefetch_rounds(lease, self.request.unwrap_or(timeout));
+        let by_pace = (f64::from(cap) * rounds) as u32;
+        match self.rate_limit {
+            Some(per_second) => {
+                let by_rate = f64::from(per_second) * lease.as_secs_f64() / 2.0;
+                by_pace.min(by_rate as u32).max(1)
+            }
+            None => by_pace,
+        }
+    }
+}
+
 fn prefetch_rounds(lease: Duration, pace: Duration) -> f64 {
     let pace = pace.max(Duration::from_millis(1));
     (lease.as_secs_f64() / 2.0 / pace.as_secs_f64()).clamp(MIN_PREFETCH_ROUNDS, MAX_PREFETCH_ROUNDS)
@@ -429,5 +516,18 @@ mod tests {
         // The default timeout: every buffered round still fits in half the lease.
         assert_eq!(prefetch_rounds(lease, Duration::from_secs(15)), 2.0);
         assert_eq!(prefetch_rounds(lease, Duration::from_secs(60)), 2.0);
+    }
+
+    #[test]
+    fn a_rate_limit_bounds_the_prefetch_to_what_it_lets_through_in_half_a_lease() {
+        let (lease, timeout) = (Duration::from_secs(60), Duration::from_secs(15));
+        let fast = |rate_limit| Pace {
+            request: Some(Duration::from_millis(2)),
+            rate_limit,
+        };
+        assert_eq!(fast(None).prefetch(16, lease, timeout), 128);
+        assert_eq!(fast(Some(1)).prefetch(16, lease, timeout), 30);
+        assert_eq!(fast(Some(100)).prefetch(16, lease, timeout), 128);
+        assert_eq!(Pace::UNKNOWN.prefetch(16, lease, timeout), 32);
     }
 }

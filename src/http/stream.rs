@@ -14,13 +14,15 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
+use tokio::sync::watch;
 
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
-use super::extract::{Auth, Handle, QueryParams};
+use super::extract::{Auth, Handle, QueryParams, bearer_token};
 use super::state::AppState;
+use crate::keyring::Keyring;
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{Envelope, EventType};
 use crate::log::identity::{IdentityHandle, IdentityKey};
@@ -113,8 +115,14 @@ pub async fn stream(
             },
         )
         .await?;
+    let presented = bearer_token(&headers)
+        .expect("authenticated requests carry a bearer token")
+        .to_owned();
     let mut follower = Follower {
         log: Arc::clone(&state.log),
+        keyring: Arc::clone(&state.keyring),
+        presented,
+        revocations: state.keyring.revocations(),
         identity,
         handle,
         types,
@@ -122,6 +130,11 @@ pub async fn stream(
         ready: VecDeque::new(),
         _open: OpenStream::new(Arc::clone(&state.metrics)),
     };
+    // The position first, before any event: a client that reconnects before the first
+    // event resumes from here rather than from a head that has moved on.
+    follower
+        .ready
+        .push_back(Event::default().id(since.0.to_string()));
     follower.take(first);
     Ok(Sse::new(follower.into_stream()).keep_alive(
         KeepAlive::new()
@@ -151,6 +164,10 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Seq>, ApiError> {
 /// One stream's position in one log, and the events read but not yet sent.
 struct Follower {
     log: Arc<EventLog>,
+    keyring: Arc<Keyring>,
+    /// The key the stream was opened with, re-checked whenever a key is revoked.
+    presented: String,
+    revocations: watch::Receiver<u64>,
     identity: IdentityKey,
     handle: IdentityHandle,
     types: Option<Vec<EventType>>,
@@ -161,7 +178,13 @@ struct Follower {
 
 impl Follower {
     fn take(&mut self, page: Page) {
+        let passed_unsent = page.events.is_empty() && page.cursor > self.since;
         self.since = page.cursor;
+        if passed_unsent {
+            // A filter skipped past events: move the client's resume point past them too.
+            self.ready
+                .push_back(Event::default().id(page.cursor.0.to_string()));
+        }
         self.ready.extend(page.events.iter().map(|event| {
             let envelope = Envelope::new(event, &self.handle);
             Event::default()
@@ -186,7 +209,21 @@ impl Follower {
                     types: follower.types.clone(),
                     wait: WAIT,
                 };
-                match follower.log.pull(follower.identity, request).await {
+                let read = tokio::select! {
+                    read = follower.log.pull(follower.identity, request) => read,
+                    changed = follower.revocations.changed() => {
+                        let still_live = changed.is_ok()
+                            && matches!(
+                                follower.keyring.authenticate(&follower.presented).await,
+                                Ok(Some(_))
+                            );
+                        if still_live {
+                            continue;
+                        }
+                        return None; // revoked: a reconnect is refused with a 401
+                    }
+                };
+                match read {
                     Ok(page) => follower.take(page),
                     Err(error) => {
                         // The client reconnects with `Last-Event-ID` and loses nothing.

@@ -186,6 +186,36 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
 }
 
 #[tokio::test]
+async fn patching_an_active_webhook_active_leaves_a_retrys_delay_as_it_is() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    receiver.script([Reply::Status(500)]);
+    let tenant = app.tenant_with_identity("alice").await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
+    app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    receiver.next().await;
+    app.recorded(1).await;
+    let before = delivery_log(&app, &tenant.key, &webhook, "").await;
+    assert_eq!(before[0]["status"], "pending");
+
+    let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    let response = app
+        .patch(&tenant.key, &path, &json!({ "active": true }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let after = delivery_log(&app, &tenant.key, &webhook, "").await;
+    assert_eq!(
+        after[0]["nextAttemptAt"], before[0]["nextAttemptAt"],
+        "only an inactive webhook's held deliveries are made due"
+    );
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn an_ordered_webhook_holds_back_only_the_retrying_identitys_later_events() {
     let db = TestDatabase::create().await;
     let app = TestApp::spawn(&db.url).await;

@@ -17,6 +17,8 @@ enum Frame {
         data: Value,
     },
     Comment(String),
+    /// An id with no event: where the client would resume from.
+    Position(String),
 }
 
 /// Reads frames off a streaming response as they arrive.
@@ -60,7 +62,7 @@ impl SseReader {
         loop {
             match self.next().await.expect("the stream is open") {
                 Frame::Event { id, event, data } => return (id, event, data),
-                Frame::Comment(_) => continue,
+                Frame::Comment(_) | Frame::Position(_) => continue,
             }
         }
     }
@@ -90,10 +92,13 @@ fn parse(block: &str) -> Frame {
             _ => panic!("unexpected SSE line {line:?}"),
         }
     }
-    Frame::Event {
-        id: id.expect("id"),
-        event: event.expect("event"),
-        data: data.expect("data"),
+    match (id, event, data) {
+        (Some(id), None, None) => Frame::Position(id),
+        (id, event, data) => Frame::Event {
+            id: id.expect("id"),
+            event: event.expect("event"),
+            data: data.expect("data"),
+        },
     }
 }
 
@@ -108,6 +113,11 @@ async fn a_stream_with_no_position_starts_at_the_head_and_sends_each_new_event_a
     }
 
     let mut stream = SseReader::open(&app, &tenant.key, "", None).await;
+    assert_eq!(
+        stream.next().await,
+        Some(Frame::Position("2".into())),
+        "the head, so a reconnect before the first event resumes from it"
+    );
     app.held(1).await;
     let appended = app.append_ok(&tenant.key, "alice", &no_reply(3)).await;
     let (id, event, data) = stream.next_event().await;
@@ -163,6 +173,7 @@ async fn an_idle_stream_sends_heartbeats() {
     let tenant = app.tenant_with_identity("alice").await;
 
     let mut stream = SseReader::open(&app, &tenant.key, "", None).await;
+    assert_eq!(stream.next().await, Some(Frame::Position("0".into())));
     assert_eq!(
         stream.next().await,
         Some(Frame::Comment("heartbeat".into()))
@@ -208,10 +219,53 @@ async fn shutdown_ends_open_streams_cleanly() {
     loop {
         match stream.next().await {
             None => break,
-            Some(Frame::Comment(_)) => continue,
+            Some(Frame::Comment(_) | Frame::Position(_)) => continue,
             Some(event) => panic!("no event was appended, got {event:?}"),
         }
     }
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn revoking_its_key_ends_a_stream_at_once() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let reader: Value = app
+        .post(
+            &tenant.key,
+            "/v1/api-keys",
+            &serde_json::json!({ "scopes": ["events:read"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = reader["key"].as_str().unwrap();
+    let mut kept = SseReader::open(&app, &tenant.key, "", None).await;
+    let mut revoked = SseReader::open(&app, key, "", None).await;
+    app.held(2).await;
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/v1/api-keys/{}", reader["id"].as_str().unwrap())))
+        .bearer_auth(&tenant.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    loop {
+        match revoked.next().await {
+            None => break,
+            Some(Frame::Comment(_) | Frame::Position(_)) => continue,
+            Some(event) => panic!("nothing was appended, got {event:?}"),
+        }
+    }
+    // The other key's stream goes on.
+    let appended = app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    assert_eq!(kept.next_event().await.2, appended[0]);
+    drop(kept);
     app.stop().await;
     db.drop().await;
 }

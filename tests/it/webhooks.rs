@@ -88,7 +88,7 @@ async fn webhooks_are_created_listed_changed_and_deleted() {
 async fn private_addresses_are_refused_at_registration_unless_allowed() {
     let db = TestDatabase::create().await;
     let mut config = seqhook::config::ServeConfig::for_database(&db.url);
-    config.allow_private_webhooks = false;
+    config.allow_private_webhooks = Some(false);
     let app = TestApp::spawn_guarded(config).await;
     let tenant = app.create_tenant("acme").await;
     for url in [

@@ -194,6 +194,8 @@ pub async fn record_successes(pool: &PgPool, successes: &[Success]) -> StoreResu
          ), attempts AS (
             INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
             SELECT delivery_id, attempt, at, duration_ms, status_code, response_body FROM input
+            -- A webhook deleted mid-flight took its deliveries with it; the rest still count.
+            WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = input.delivery_id)
             ON CONFLICT (delivery_id, attempt) DO NOTHING
          ), done AS (
             UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL

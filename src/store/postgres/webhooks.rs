@@ -80,7 +80,9 @@ pub async fn list_webhooks(
 }
 
 /// One statement; re-activating clears the reason and the failure streak, and makes the
-/// held deliveries due at once (they are then claimed oldest first).
+/// held deliveries due at once (they are then claimed oldest first). Only a webhook that
+/// was inactive has held rows: on an active one, rows due later are leased or waiting out a
+/// retry delay, and stay so.
 pub async fn update_webhook(
     pool: &PgPool,
     tenant: TenantId,
@@ -89,7 +91,9 @@ pub async fn update_webhook(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Webhook>> {
     let row = sqlx::query(&format!(
-        "WITH updated AS (
+        "WITH previous AS (
+            SELECT active FROM webhooks WHERE tenant_id = $1 AND id = $2
+        ), updated AS (
             UPDATE webhooks SET
                 url = coalesce($3, url),
                 event_names = CASE WHEN $4 THEN $5 ELSE event_names END,
@@ -107,7 +111,8 @@ pub async fn update_webhook(
         ), released AS (
             UPDATE deliveries SET next_attempt_at = $14
             FROM updated
-            WHERE $13 AND deliveries.webhook_id = updated.id AND deliveries.status = 'pending'
+            WHERE $13 AND NOT (SELECT active FROM previous)
+              AND deliveries.webhook_id = updated.id AND deliveries.status = 'pending'
               AND deliveries.next_attempt_at > $14
         )
         SELECT * FROM updated"

@@ -211,11 +211,14 @@ pub async fn record_successes(writer: &SqlitePool, successes: &[Success]) -> Sto
         .collect();
     let input = json_rows(&input)?;
     let mut tx = super::begin_write(writer).await?;
-    // `WHERE true` keeps SQLite from reading the upsert's ON as a join constraint.
+    // A webhook deleted mid-flight took its deliveries with it; the rest still count. (A
+    // WHERE clause is needed anyway: it keeps SQLite from reading the upsert's ON as a join
+    // constraint.)
     sqlx::query(
         "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
          SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
-         FROM json_each(?1) WHERE true
+         FROM json_each(?1)
+         WHERE EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = unhex(json_each.value ->> 0))
          ON CONFLICT (delivery_id, attempt) DO NOTHING",
     )
     .bind(input.as_str())

@@ -93,6 +93,14 @@ pub async fn update_webhook(
 ) -> StoreResult<Option<Webhook>> {
     let now = to_micros(now);
     let mut tx = super::begin_write(writer).await?;
+    // Only a webhook that was inactive has held deliveries to release; on an active one,
+    // rows due later are leased or waiting out a retry delay, and must stay so.
+    let was_active: Option<bool> =
+        sqlx::query_scalar("SELECT active FROM webhooks WHERE tenant_id = ?1 AND id = ?2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
     let row = sqlx::query(&format!(
         "UPDATE webhooks SET
             url = coalesce(?3, url),
@@ -128,7 +136,7 @@ pub async fn update_webhook(
     let Some(row) = row else {
         return Ok(None);
     };
-    if patch.active == Some(true) {
+    if patch.active == Some(true) && was_active == Some(false) {
         sqlx::query(
             "UPDATE deliveries SET next_attempt_at = ?2
              WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at > ?2",

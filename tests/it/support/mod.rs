@@ -207,7 +207,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(mut config: ServeConfig) -> TestApp {
-        config.allow_private_webhooks = true;
+        config.allow_private_webhooks = Some(true);
         Self::spawn_guarded(config).await
     }
 
