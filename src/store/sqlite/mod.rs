@@ -74,9 +74,10 @@ impl SqliteStore {
                     .clone()
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    // In WAL mode, NORMAL loses no data on a process crash, only the last
-                    // commits on a power cut; FULL would wait for the disk at every commit.
-                    .synchronous(SqliteSynchronous::Normal),
+                    // An acknowledged append must outlive a power cut, as on PostgreSQL:
+                    // NORMAL would lose the last commits then. Appends are committed in
+                    // groups, so the wait for the disk is shared.
+                    .synchronous(SqliteSynchronous::Full),
             )
             .await?;
         let reader = SqlitePoolOptions::new()
