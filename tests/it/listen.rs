@@ -51,16 +51,11 @@ impl StateFile {
         saved["secret"].as_str().expect("a saved secret").to_owned()
     }
 
-    /// Waits until the saved cursor reaches `seq`. The listener saves after the receiver's
-    /// answer, so the save lands a moment after the request itself.
-    async fn reaches(&self, seq: u64) {
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while self.cursor().is_none_or(|cursor| cursor < seq) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("cursor {seq} saved within 30 s; it is {:?}", self.cursor()));
+    /// The saved cursor once the listener waits for more: it saves after each accepted
+    /// event and before it asks for the next, so a held long-poll means the save is done.
+    async fn cursor_once_waiting(&self, app: &TestApp) -> Option<u64> {
+        app.held(1).await;
+        self.cursor()
     }
 }
 
@@ -170,7 +165,7 @@ async fn appended_events_are_forwarded_in_seq_order_signed_as_webhook_deliveries
             "the envelope, as pulled"
         );
     }
-    state.reaches(3).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(3));
     assert_eq!(receiver.pending().await, 0, "each event forwarded once");
     listener.stop().await;
     app.stop().await;
@@ -204,7 +199,7 @@ async fn with_no_saved_cursor_only_new_events_are_forwarded_with_a_generated_sec
         "the event before the start is not sent"
     );
     assert!(request.verify(&state.secret()));
-    state.reaches(2).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(2));
     assert_eq!(receiver.pending().await, 0);
     listener.stop().await;
     app.stop().await;
@@ -239,7 +234,7 @@ async fn a_refused_event_is_retried_until_accepted_and_nothing_overtakes_it() {
     );
     assert_eq!(retried.webhook_id(), refused.webhook_id());
     assert!(retried.verify(SECRET), "a retry is signed afresh");
-    state.reaches(2).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(2));
     assert_eq!(receiver.pending().await, 0);
     listener.stop().await;
     app.stop().await;
@@ -263,7 +258,7 @@ async fn a_restarted_listener_resumes_after_the_last_forwarded_event_with_no_gap
     for _ in 0..3 {
         forwarded.push(receiver.next().await.json());
     }
-    state.reaches(3).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(3));
     let secret = state.secret();
     listener.stop().await;
 
@@ -276,7 +271,7 @@ async fn a_restarted_listener_resumes_after_the_last_forwarded_event_with_no_gap
         assert!(request.verify(&secret), "the saved secret is reused");
         forwarded.push(request.json());
     }
-    state.reaches(5).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(5));
     assert_eq!(seqs(&forwarded), [1, 2, 3, 4, 5]);
     assert_eq!(receiver.pending().await, 0, "nothing sent twice");
     listener.stop().await;
@@ -398,7 +393,7 @@ async fn while_the_receiver_hangs_up_unanswered_the_cursor_stays_and_the_event_w
         1,
         "the event was not skipped"
     );
-    state.reaches(1).await;
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(1));
     listener.stop().await;
     app.stop().await;
     db.drop().await;
