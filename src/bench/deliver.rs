@@ -6,7 +6,8 @@
 //! Figures: events appended; deliveries/s (acknowledged events that arrived ÷ time from the
 //! first append to the last arrival); append → arrival latency p50/p99/max (from just before
 //! the append is sent to the first arrival of its id, so it includes the append itself, the
-//! outbox claim and the delivery request); missing (acknowledged, never arrived); duplicated
+//! outbox claim and the delivery request); the append's own p99 (sent → 201), the part of
+//! that latency the delivery path cannot remove; missing (acknowledged, never arrived); duplicated
 //! (arrived more than once); errors (appends not answered 201).
 //!
 //! Goal on 2 cores: ≥ 2,000 deliveries/s with p99 ≤ 25 ms, none missing, none duplicated.
@@ -73,10 +74,12 @@ struct Arrival {
 
 type Arrivals = Arc<Mutex<HashMap<String, Arrival>>>;
 
-/// An acknowledged append: its event id and the instant just before it was sent.
+/// An acknowledged append: its event id, the instant just before it was sent and the
+/// instant its answer came.
 struct Sent {
     id: String,
     at: Instant,
+    answered: Instant,
 }
 
 pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()> {
@@ -149,7 +152,11 @@ pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()
                     Ok(response) => {
                         // 201 is only sent after the commit (spec §3): the event is
                         // acknowledged, and its webhook delivery is owed, from here on.
-                        acknowledged.push(Sent { id, at });
+                        acknowledged.push(Sent {
+                            id,
+                            at,
+                            answered: Instant::now(),
+                        });
                         // Read to the end so the connection goes back to the pool.
                         if let Err(error) = response.bytes().await {
                             errors.record("deliver", &format!("reading the append: {error}"));
@@ -186,9 +193,11 @@ pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()
 
     let arrivals = std::mem::take(&mut *lock(&arrivals));
     let mut latency = Latency::new();
+    let mut append_latency = Latency::new();
     let mut delivered = 0_u64;
     let mut last_arrival: Option<Instant> = None;
     for append in &sent {
+        append_latency.record(append.answered.saturating_duration_since(append.at));
         if let Some(arrival) = arrivals.get(&append.id) {
             delivered += 1;
             latency.record(arrival.first.saturating_duration_since(append.at));
@@ -219,6 +228,12 @@ pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()
         .maybe_float("p50Ms", "p50 ms", measured.then(|| latency.p50_ms()), 3)
         .maybe_float("p99Ms", "p99 ms", measured.then(|| latency.p99_ms()), 3)
         .maybe_float("maxMs", "max ms", measured.then(|| latency.max_ms()), 3)
+        .maybe_float(
+            "appendP99Ms",
+            "append p99 ms",
+            (append_latency.count() > 0).then(|| append_latency.p99_ms()),
+            3,
+        )
         .int("missing", "missing", missing)
         .int("duplicated", "duplicated", duplicated)
         .int("errors", "errors", errors.count())

@@ -183,10 +183,16 @@ impl EventLog {
         identity: IdentityKey,
         events: Vec<NewEvent>,
     ) -> Result<Appended, LogError> {
-        // A second pass covers a concurrent request that took one of our new ids between
-        // the check and the commit: the re-check then finds it and answers as a re-send.
-        for _ in 0..2 {
-            let resent = self.resent(identity, &events).await?;
+        // Looking the client ids up before every append would cost every append a query
+        // for the rare re-send. So the first pass assumes there is none; a taken id fails
+        // the append (which writes nothing) and the next pass looks the ids up. A third
+        // covers a concurrent request that took one of our ids between that look-up and
+        // the commit: the re-check finds it and answers as a re-send.
+        let mut resent = HashMap::new();
+        for pass in 0..3 {
+            if pass > 0 {
+                resent = self.resent(identity, &events).await?;
+            }
             let fresh: Vec<NewEvent> = events
                 .iter()
                 .filter(|event| !resent.contains_key(&event.id))
