@@ -69,17 +69,16 @@ impl App {
         let appender = {
             let wakeups = Arc::clone(&wakeups);
             let broadcast = Arc::clone(&broadcast);
-            let deliveries = Arc::clone(&deliveries);
             let on_commit = Arc::new(move |heads: &[_]| {
                 for &(identity, head) in heads {
                     wakeups.publish(identity, head);
                 }
                 broadcast.enqueue(heads);
-                deliveries.wake();
             });
             Appender::start(
                 Arc::clone(&dyn_store),
                 on_commit,
+                Arc::clone(&deliveries),
                 config.append_writers,
                 &writers,
             )

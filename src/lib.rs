@@ -4,8 +4,9 @@
 //!
 //! `http/events.rs` (extract, check scope) → [`log`] (types, schemas, idempotency) →
 //! `log/appender.rs` (group commit) → [`store`] (one transaction: the identity's counter
-//! bump and the event rows) → after commit, `log/wakeups.rs` wakes this process's
-//! long-polls and `log/broadcast.rs` tells other processes through `NOTIFY`.
+//! bump, the event rows and their webhook deliveries) → after commit, `log/wakeups.rs`
+//! wakes this process's long-polls, `log/broadcast.rs` tells other processes through
+//! `NOTIFY`, and `delivery/pool.rs` sends the deliveries the append leased to it.
 //!
 //! - [`log`]: the event log's rules; no HTTP, no SQL.
 //! - [`store`]: persistence; the only module with SQL.

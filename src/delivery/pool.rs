@@ -2,13 +2,18 @@
 //! a global cap on requests in flight and a per-webhook cap, so one slow receiver cannot
 //! starve the others — then record the attempt. Woken after appends commit; polls as a
 //! fallback for retries falling due and for wake-ups that were lost.
+//!
+//! Appends in this process skip the claim where they can: each reserves room here
+//! (`reserve`), writes the deliveries it has room for already leased, and hands them over
+//! once committed (`adopt`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +26,7 @@ use crate::clock::Clock;
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::event::Envelope;
 use crate::metrics::Metrics;
-use crate::store::{AttemptResult, ClaimRequest, Store, Success};
+use crate::store::{AppendLease, AttemptResult, ClaimRequest, Store, Success};
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -58,6 +63,10 @@ pub struct DeliveryPool {
     client: reqwest::Client,
     config: DeliveryConfig,
     wake: Notify,
+    /// Set while `run` runs: only then may appends lease deliveries to this process.
+    running: AtomicBool,
+    /// The deliveries being sent or waiting to be, each in its own task.
+    tasks: TaskTracker,
     /// Deliveries claimed and not yet finished.
     slots: Arc<Semaphore>,
     /// Requests in flight, across all webhooks.
@@ -96,6 +105,8 @@ impl DeliveryPool {
             clock,
             config,
             wake: Notify::new(),
+            running: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
             in_flight: Mutex::default(),
             sending: Mutex::default(),
             leased: Mutex::default(),
@@ -124,19 +135,20 @@ impl DeliveryPool {
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let tasks = TaskTracker::new();
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(Arc::clone(&self).record_successes(recorder_stop.clone()));
+        self.running.store(true, Ordering::Release);
         loop {
-            self.claim_and_spawn(&tasks).await;
+            self.claim_and_spawn().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = shutdown.cancelled() => break,
             }
         }
-        tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        self.running.store(false, Ordering::Release);
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait())
             .await
             .is_err()
         {
@@ -163,7 +175,7 @@ impl DeliveryPool {
     }
 
     /// Claims while there is room and work.
-    async fn claim_and_spawn(self: &Arc<Self>, tasks: &TaskTracker) {
+    async fn claim_and_spawn(self: &Arc<Self>) {
         loop {
             let free = self.slots.available_permits() as u32;
             if free == 0 {
@@ -202,23 +214,107 @@ impl DeliveryPool {
                 let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
                     break;
                 };
-                *self
-                    .in_flight
-                    .lock()
-                    .expect("in-flight lock")
-                    .entry(delivery.webhook_id)
-                    .or_default() += 1;
-                self.leased.lock().expect("leases lock").insert(delivery.id);
-                let pool = Arc::clone(self);
-                tasks.spawn(async move {
-                    pool.deliver(delivery, lease_until).await;
-                    drop(slot);
-                });
+                self.start(delivery, lease_until, slot);
             }
             if !full {
                 return;
             }
         }
+    }
+
+    /// Sends a leased delivery in a task of its own, holding `slot` until it is done.
+    fn start(
+        self: &Arc<Self>,
+        delivery: ClaimedDelivery,
+        lease_until: DateTime<Utc>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        *self
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .entry(delivery.webhook_id)
+            .or_default() += 1;
+        self.leased.lock().expect("leases lock").insert(delivery.id);
+        let pool = Arc::clone(self);
+        self.tasks.spawn(async move {
+            pool.deliver(delivery, lease_until).await;
+            drop(slot);
+        });
+    }
+
+    /// Room for the deliveries the next append may write already leased to this process,
+    /// held until `adopt` takes them: none while the workers are not running or every slot
+    /// is taken. Webhooks at their prefetch here are left to the claims, which share out
+    /// room fairly between webhooks.
+    pub fn reserve(&self) -> Option<LeaseReservation> {
+        if !self.running.load(Ordering::Acquire) {
+            return None;
+        }
+        let budget = (self.slots.available_permits() as u32).min(CLAIM_BATCH);
+        if budget == 0 {
+            return None;
+        }
+        let slots = Arc::clone(&self.slots)
+            .try_acquire_many_owned(budget)
+            .ok()?;
+        let now = self.clock.now();
+        Some(LeaseReservation {
+            lease: AppendLease {
+                now,
+                until: now + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
+                per_webhook: self.prefetch(&Pace::UNKNOWN),
+                budget,
+                saturated: self.saturated(),
+            },
+            slots,
+        })
+    }
+
+    /// Starts sending what an append wrote leased under `reservation`; the room not used
+    /// is freed.
+    pub async fn adopt(
+        self: &Arc<Self>,
+        reservation: LeaseReservation,
+        leased: Vec<ClaimedDelivery>,
+    ) {
+        let LeaseReservation { lease, mut slots } = reservation;
+        let mut unsent = Vec::new();
+        for delivery in leased {
+            // Not running any more (shutdown began while the append ran), or more than the
+            // room held: hand those back now rather than leave them until their lease ends.
+            let slot = self
+                .running
+                .load(Ordering::Acquire)
+                .then(|| slots.split(1))
+                .flatten();
+            match slot {
+                Some(slot) => self.start(delivery, lease.until, slot),
+                None => unsent.push(delivery.id),
+            }
+        }
+        if !unsent.is_empty() {
+            if let Err(error) = self
+                .store
+                .release_deliveries(&unsent, self.clock.now())
+                .await
+            {
+                tracing::warn!(%error, "could not hand leases back; they expire on their own");
+            }
+        }
+    }
+
+    /// The webhooks with as many deliveries claimed here as their prefetch allows.
+    fn saturated(&self) -> Vec<WebhookId> {
+        let in_flight = self.in_flight.lock().expect("in-flight lock");
+        let pace = self.pace.lock().expect("pace lock");
+        in_flight
+            .iter()
+            .filter(|(webhook, busy)| {
+                **busy >= self.prefetch(pace.get(webhook).unwrap_or(&Pace::UNKNOWN))
+            })
+            .map(|(webhook, _)| *webhook)
+            .collect()
     }
 
     /// What each webhook this process has seen may claim now: its prefetch less what it has
@@ -470,6 +566,12 @@ impl DeliveryPool {
             .await
             .0
     }
+}
+
+/// Room held in this process for deliveries an append writes already leased to it.
+pub struct LeaseReservation {
+    pub lease: AppendLease,
+    slots: OwnedSemaphorePermit,
 }
 
 /// What is known of a webhook's receiver, to size its prefetch.

@@ -3,6 +3,10 @@
 //! one transaction. Under load that turns N commits into one, and it is what lets 64
 //! clients appending to ONE identity beat the one-lock-per-transaction limit: their events
 //! share a single counter bump instead of queueing on the row lock one by one.
+//!
+//! Each group may also write its webhook deliveries already leased to this process's
+//! delivery workers, which start sending them the moment the group commits: no claim, and
+//! no wait for one, between an append and its webhooks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::cursor::Seq;
 use super::event::{NewEvent, StoredEvent};
 use super::identity::IdentityKey;
+use crate::delivery::pool::DeliveryPool;
 use crate::store::{AppendRequest, Store, StoreError, StoreResult};
 
 /// Caps one group's statement; a single request (≤ 1,000 events) always fits.
@@ -34,10 +39,12 @@ pub struct Appender {
 
 impl Appender {
     /// Starts `writers` writer tasks. They run until the `Appender` is dropped, after
-    /// committing everything already queued.
+    /// committing everything already queued. `deliveries` are the workers to hand each
+    /// group's deliveries to.
     pub fn start(
         store: Arc<dyn Store>,
         on_commit: OnCommit,
+        deliveries: Arc<DeliveryPool>,
         writers: usize,
         tracker: &TaskTracker,
     ) -> Self {
@@ -48,6 +55,7 @@ impl Appender {
                     Arc::clone(&store),
                     receiver,
                     Arc::clone(&on_commit),
+                    Arc::clone(&deliveries),
                 ));
                 sender
             })
@@ -79,7 +87,12 @@ impl Appender {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, on_commit: OnCommit) {
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Job>,
+    on_commit: OnCommit,
+    deliveries: Arc<DeliveryPool>,
+) {
     let mut group = Vec::new();
     while let Some(first) = queue.recv().await {
         let mut events = first.events.len();
@@ -93,11 +106,16 @@ async fn write_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, on_co
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), &mut group, &on_commit).await;
+        commit(store.as_ref(), &mut group, &on_commit, &deliveries).await;
     }
 }
 
-async fn commit(store: &dyn Store, group: &mut Vec<Job>, on_commit: &OnCommit) {
+async fn commit(
+    store: &dyn Store,
+    group: &mut Vec<Job>,
+    on_commit: &OnCommit,
+    deliveries: &Arc<DeliveryPool>,
+) {
     let requests: Vec<AppendRequest<'_>> = group
         .iter()
         .map(|job| AppendRequest {
@@ -105,16 +123,26 @@ async fn commit(store: &dyn Store, group: &mut Vec<Job>, on_commit: &OnCommit) {
             events: &job.events,
         })
         .collect();
-    match store.append_events(&requests).await {
+    let reservation = deliveries.reserve();
+    let lease = reservation.as_ref().map(|reservation| &reservation.lease);
+    match store.append_events(&requests, lease).await {
         Ok(appended) => {
             drop(requests);
-            on_commit(&heads(group.iter().map(|job| job.identity).zip(&appended)));
-            for (job, events) in group.drain(..).zip(appended) {
+            on_commit(&heads(
+                group.iter().map(|job| job.identity).zip(&appended.events),
+            ));
+            if appended.deliveries_due {
+                deliveries.wake();
+            }
+            if let Some(reservation) = reservation {
+                deliveries.adopt(reservation, appended.leased).await;
+            }
+            for (job, events) in group.drain(..).zip(appended.events) {
                 let _ = job.reply.send(Ok(events));
             }
         }
         Err(error) if group.len() > 1 => {
-            drop(requests);
+            drop((requests, reservation));
             // One request's failure (say, an id another request took a moment ago) must not
             // fail its neighbours: commit each alone, so only the culprit gets the error.
             tracing::debug!(%error, jobs = group.len(), "group append failed; retrying one by one");
@@ -123,10 +151,16 @@ async fn commit(store: &dyn Store, group: &mut Vec<Job>, on_commit: &OnCommit) {
                     identity: job.identity,
                     events: &job.events,
                 }];
+                // Rare: every delivery is left to the claims.
                 let result = store
-                    .append_events(&request)
+                    .append_events(&request, None)
                     .await
-                    .map(|mut appended| appended.remove(0));
+                    .map(|mut appended| {
+                        if appended.deliveries_due {
+                            deliveries.wake();
+                        }
+                        appended.events.remove(0)
+                    });
                 if let Ok(events) = &result {
                     on_commit(&heads([(job.identity, events)]));
                 }

@@ -35,6 +35,27 @@ pub struct AppendRequest<'a> {
     pub events: &'a [NewEvent],
 }
 
+/// Lets an append write deliveries already leased to this process's workers, so they go
+/// out as soon as the append commits instead of after a claim: those of active, unordered
+/// webhooks not in `saturated`, at most `per_webhook` of one webhook and `budget` in all.
+/// The rest are written due, for a claim to pick up.
+pub struct AppendLease {
+    /// The workers' time, which moves on its own in tests.
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub per_webhook: u32,
+    pub budget: u32,
+    pub saturated: Vec<WebhookId>,
+}
+
+/// What a group append wrote: each request's events in order, the deliveries leased to
+/// the caller, and whether any delivery was written due, for a claim.
+pub struct AppendedGroup {
+    pub events: Vec<Vec<StoredEvent>>,
+    pub leased: Vec<ClaimedDelivery>,
+    pub deliveries_due: bool,
+}
+
 /// A page read: the events after `since`, at most `limit`, of `types` if given, looking at
 /// no seq past `since + scan_window` so a sparse filter cannot scan a whole log.
 pub struct ReadRequest<'a> {
@@ -173,10 +194,13 @@ pub trait Store: Send + Sync + 'static {
     /// Appends every request in ONE transaction: each identity's counter is bumped once for
     /// all its events and held until commit, so seqs are gap-free, contiguous per request,
     /// and never visible out of order. Answers one `Vec` per request, in request order.
+    /// A store may ignore `lease` and write every delivery due: the embedded one does, as
+    /// its claims take no network round trip.
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],
-    ) -> StoreResult<Vec<Vec<StoredEvent>>>;
+        lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup>;
     /// A page and the identity's head, read in one snapshot.
     async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page>;
 

@@ -2,9 +2,15 @@
 //! `LISTEN/NOTIFY`. The embedded backend is one process by design.
 
 use reqwest::StatusCode;
+use seqhook::config::{Database, ServeConfig};
+use seqhook::id::{EventId, WebhookId};
+use seqhook::log::event::{EventType, NewEvent};
+use seqhook::log::identity::IdentityKey;
+use seqhook::store::{AppendLease, AppendRequest};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestDatabase, no_reply, seqs};
+use crate::support::receiver::WebhookReceiver;
+use crate::support::{TestApp, TestDatabase, email_sent, no_reply, seqs};
 
 #[tokio::test]
 async fn a_revocation_reaches_another_process_sharing_the_database() {
@@ -102,6 +108,150 @@ async fn a_reconnected_listener_wakes_every_waiter_to_re_read() {
     let page: Value = poll.await.unwrap().json().await.unwrap();
     assert_eq!(seqs(page["events"].as_array().unwrap()), [1]);
     pool.close().await;
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_api_only_process_leaves_its_deliveries_to_a_process_with_workers() {
+    let db = TestDatabase::create().await;
+    let mut api_only = ServeConfig::for_database(&db.url);
+    api_only.no_workers = true;
+    let api = TestApp::spawn_with(api_only).await;
+    let workers = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    let tenant = api.tenant_with_identity("alice").await;
+    api.create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
+
+    // With no workers of its own, the API process must not lease the delivery to itself:
+    // the other process, woken through NOTIFY (its poll is an hour), sends it at once.
+    let appended = api.append_ok(&tenant.key, "alice", &email_sent(1)).await;
+    assert_eq!(receiver.next().await.webhook_id(), appended[0]["id"]);
+    workers.recorded(1).await;
+    api.stop().await;
+    workers.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
+    let db = TestDatabase::create().await;
+    // No workers here: nothing but the append below touches the deliveries.
+    let mut config = ServeConfig::for_database(&db.url);
+    config.no_workers = true;
+    let app = TestApp::spawn_with(config).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let webhook = |body: Value| {
+        let (app, key) = (&app, &tenant.key);
+        async move {
+            let created = app.create_webhook(key, &body).await;
+            let id: WebhookId = created["id"].as_str().unwrap().parse().unwrap();
+            (id, created["url"].as_str().unwrap().to_owned())
+        }
+    };
+    let (plain, plain_url) = webhook(json!({ "url": "http://127.0.0.1:9/plain" })).await;
+    let (other, other_url) = webhook(json!({ "url": "http://127.0.0.1:9/other" })).await;
+    let (ordered, _) = webhook(json!({ "url": "http://127.0.0.1:9/o", "ordered": true })).await;
+    let (saturated, _) = webhook(json!({ "url": "http://127.0.0.1:9/s" })).await;
+    let (inactive, _) = webhook(json!({ "url": "http://127.0.0.1:9/i" })).await;
+    let patched = app
+        .patch(
+            &tenant.key,
+            &format!("/v1/webhooks/{inactive}"),
+            &json!({ "active": false }),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+
+    let pool = db.pool().await;
+    let identity: i64 = sqlx::query_scalar("SELECT id FROM identities WHERE handle = 'alice'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let events: Vec<NewEvent> = (1..=3)
+        .map(|n| NewEvent {
+            id: EventId::generate(),
+            client_id: false,
+            event_type: EventType::parse("email.sent").unwrap(),
+            data: serde_json::value::RawValue::from_string(email_sent(n)["data"].to_string())
+                .unwrap(),
+        })
+        .collect();
+    let store = seqhook::store::open(&Database::Postgres(db.url.clone()), 2)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let lease = AppendLease {
+        now,
+        until: now + chrono::Duration::hours(1),
+        per_webhook: 2,
+        budget: 3,
+        saturated: vec![saturated],
+    };
+    let request = AppendRequest {
+        identity: IdentityKey(identity),
+        events: &events,
+    };
+    let appended = store.append_events(&[request], Some(&lease)).await.unwrap();
+
+    // 3 events × 5 webhooks. Leasable: only `plain` and `other` (active, unordered, not
+    // saturated), at most 2 each and 3 in all.
+    let leased = &appended.leased;
+    assert_eq!(leased.len(), 3, "the budget caps the leased deliveries");
+    for (webhook, url) in [(plain, &plain_url), (other, &other_url)] {
+        let of_webhook: Vec<_> = leased.iter().filter(|d| d.webhook_id == webhook).collect();
+        assert!(
+            (1..=2).contains(&of_webhook.len()),
+            "at most per_webhook of one webhook"
+        );
+        assert!(of_webhook.iter().all(|d| &d.url == url));
+    }
+    for delivery in leased {
+        assert!(
+            ![ordered, saturated, inactive].contains(&delivery.webhook_id),
+            "an ordered, saturated or inactive webhook's deliveries are left to the claims"
+        );
+        assert_eq!(delivery.attempt, 1);
+        assert_eq!(delivery.identity.as_str(), "alice");
+        assert_eq!(
+            delivery.secrets.len(),
+            1,
+            "the webhook's signing secret comes along"
+        );
+        let event = appended.events[0]
+            .iter()
+            .find(|event| event.id == delivery.event.id)
+            .expect("a leased delivery carries an event of this append");
+        assert_eq!(event.seq, delivery.event.seq);
+    }
+    assert!(
+        appended.deliveries_due,
+        "the rest are due, for a claim to pick up"
+    );
+
+    let count = |condition: &'static str| {
+        let pool = &pool;
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT count(*) FROM deliveries WHERE {condition}"
+            ))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(count("true").await, 15);
+    assert_eq!(
+        count("attempts = 1 AND next_attempt_at > created_at + interval '50 minutes'").await,
+        3,
+        "leased rows carry the lease, attempt 1 under way"
+    );
+    assert_eq!(
+        count("attempts = 0 AND next_attempt_at = created_at").await,
+        12,
+        "the rest are due at once (the inactive webhook's held until it is active again)"
+    );
     app.stop().await;
     db.drop().await;
 }

@@ -8,11 +8,12 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::id::EventId;
+use crate::delivery::record::ClaimedDelivery;
+use crate::id::{DeliveryId, EventId, WebhookId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, StoredEvent};
-use crate::log::identity::IdentityKey;
-use crate::store::{AppendRequest, ReadRequest, StoreResult};
+use crate::log::identity::{IdentityHandle, IdentityKey};
+use crate::store::{AppendLease, AppendRequest, AppendedGroup, ReadRequest, StoreResult};
 
 /// One statement, so one round trip and one commit for any number of requests:
 /// - `locked` takes every touched identity's row lock in id order, so two groups sharing
@@ -23,7 +24,12 @@ use crate::store::{AppendRequest, ReadRequest, StoreResult};
 ///   events in the group, counted here in Rust, so the database neither sorts nor numbers
 ///   rows and sends back one row per identity, not per event;
 /// - `outbox` writes one delivery per matching webhook (inactive ones too: their rows are
-///   held) in the same transaction, so an acknowledged event never misses a webhook.
+///   held) in the same transaction, so an acknowledged event never misses a webhook. Within
+///   the lease's limits (`AppendLease`) a delivery is written already leased, attempt 1
+///   under way, and comes back with what sending it takes; the rest are due at once.
+///
+/// Rows with no `delivery_id` are the identities' old heads (`base`), each carrying the
+/// number of deliveries written due (`due`); the others are the leased deliveries.
 const APPEND: &str = "
 WITH counts AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS counts (identity_id, n)
@@ -43,22 +49,64 @@ WITH counts AS (
         AS input (identity_id, position, id, type, data)
     JOIN bumped ON bumped.id = input.identity_id
     RETURNING identity_id, seq, id, type
-), outbox AS (
-    INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
-    SELECT seqhook_ulid($8), w.id, inserted.identity_id, inserted.seq, inserted.id, $8, $8
+), matched AS (
+    SELECT w.id AS webhook_id, inserted.identity_id, inserted.seq, inserted.id AS event_id,
+           w.active AND NOT w.ordered AND w.id <> ALL($11::uuid[]) AS leasable
     FROM inserted
     JOIN locked ON locked.id = inserted.identity_id
     JOIN webhooks w ON w.tenant_id = locked.tenant_id
     WHERE (w.identities IS NULL OR locked.handle = ANY(w.identities))
       AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR inserted.type = ANY(w.event_names)
            OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(inserted.type, p)))
+), outbox AS (
+    INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at, attempts)
+    SELECT seqhook_ulid($8), webhook_id, identity_id, seq, event_id, $8,
+           CASE WHEN leased THEN $10::timestamptz ELSE $8 END, CASE WHEN leased THEN 1 ELSE 0 END
+    FROM (
+        SELECT ranked.*, within_webhook
+            AND row_number() OVER (PARTITION BY within_webhook ORDER BY webhook_id, identity_id, seq) <= $13::bigint
+            AS leased
+        FROM (
+            SELECT matched.*, leasable
+                AND row_number() OVER (PARTITION BY leasable, webhook_id ORDER BY identity_id, seq) <= $12::bigint
+                AS within_webhook
+            FROM matched
+        ) AS ranked
+    ) AS lease
+    RETURNING id, webhook_id, identity_id, seq, attempts
 )
-SELECT id, base FROM bumped";
+SELECT bumped.id AS identity_id, bumped.base, due.n AS due,
+       NULL::uuid AS delivery_id, NULL::uuid AS webhook_id, NULL::bigint AS seq, NULL::text AS url,
+       NULL::int AS rate_limit, NULL::text[] AS secrets, NULL::text AS handle
+FROM bumped CROSS JOIN (SELECT count(*) AS n FROM outbox WHERE attempts = 0) AS due
+UNION ALL
+SELECT outbox.identity_id, NULL, NULL, outbox.id, outbox.webhook_id, outbox.seq, w.url, w.rate_limit,
+       ARRAY(SELECT s.secret FROM webhook_secrets s
+             WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $9::timestamptz)
+             ORDER BY s.created_at DESC),
+       locked.handle
+FROM outbox
+JOIN webhooks w ON w.id = outbox.webhook_id
+JOIN locked ON locked.id = outbox.identity_id
+WHERE outbox.attempts > 0";
+
+/// A delivery the append wrote leased, before its event is attached.
+struct LeasedRow {
+    identity: i64,
+    seq: i64,
+    delivery: Uuid,
+    webhook: Uuid,
+    url: String,
+    rate_limit: Option<i32>,
+    secrets: Vec<String>,
+    handle: String,
+}
 
 pub async fn append_events(
     pool: &PgPool,
     requests: &[AppendRequest<'_>],
-) -> StoreResult<Vec<Vec<StoredEvent>>> {
+    lease: Option<&AppendLease>,
+) -> StoreResult<AppendedGroup> {
     let total: usize = requests.iter().map(|request| request.events.len()).sum();
     let mut counts: HashMap<i64, i64> = HashMap::new();
     let mut identity_ids = Vec::with_capacity(total);
@@ -81,6 +129,9 @@ pub async fn append_events(
     // The API shows milliseconds; storing exactly that makes the append's answer and every
     // later read agree.
     let created_at = Utc::now().trunc_subsecs(3);
+    let saturated: Vec<Uuid> = lease
+        .map(|lease| lease.saturated.iter().map(WebhookId::as_uuid).collect())
+        .unwrap_or_default();
     let rows = sqlx::query(APPEND)
         .bind(&count_ids)
         .bind(&count_ns)
@@ -90,12 +141,35 @@ pub async fn append_events(
         .bind(&types)
         .bind(&data)
         .bind(created_at)
+        .bind(lease.map_or(created_at, |lease| lease.now))
+        .bind(lease.map_or(created_at, |lease| lease.until))
+        .bind(&saturated)
+        .bind(lease.map_or(0, |lease| i64::from(lease.per_webhook)))
+        .bind(lease.map_or(0, |lease| i64::from(lease.budget)))
         .fetch_all(pool)
         .await?;
 
-    let mut base: HashMap<i64, i64> = HashMap::with_capacity(rows.len());
+    let mut base: HashMap<i64, i64> = HashMap::with_capacity(requests.len());
+    let mut deliveries_due = false;
+    let mut leased_rows = Vec::new();
     for row in &rows {
-        base.insert(row.try_get("id")?, row.try_get("base")?);
+        let identity: i64 = row.try_get("identity_id")?;
+        match row.try_get::<Option<Uuid>, _>("delivery_id")? {
+            None => {
+                base.insert(identity, row.try_get("base")?);
+                deliveries_due |= row.try_get::<i64, _>("due")? > 0;
+            }
+            Some(delivery) => leased_rows.push(LeasedRow {
+                identity,
+                seq: row.try_get("seq")?,
+                delivery,
+                webhook: row.try_get("webhook_id")?,
+                url: row.try_get("url")?,
+                rate_limit: row.try_get("rate_limit")?,
+                secrets: row.try_get("secrets")?,
+                handle: row.try_get("handle")?,
+            }),
+        }
     }
     let mut next: HashMap<i64, i64> = HashMap::with_capacity(base.len());
     let mut appended = Vec::with_capacity(requests.len());
@@ -118,7 +192,50 @@ pub async fn append_events(
         }
         appended.push(events);
     }
-    Ok(appended)
+    let leased = leased_deliveries(requests, &appended, leased_rows)?;
+    Ok(AppendedGroup {
+        events: appended,
+        leased,
+        deliveries_due,
+    })
+}
+
+/// The leased deliveries, each with its event as just appended.
+fn leased_deliveries(
+    requests: &[AppendRequest<'_>],
+    appended: &[Vec<StoredEvent>],
+    rows: Vec<LeasedRow>,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: HashMap<(i64, i64), &StoredEvent> = requests
+        .iter()
+        .zip(appended)
+        .flat_map(|(request, events)| {
+            events
+                .iter()
+                .map(move |event| ((request.identity.0, event.seq.0), event))
+        })
+        .collect();
+    rows.into_iter()
+        .map(|row| {
+            let event = events
+                .get(&(row.identity, row.seq))
+                .ok_or(sqlx::Error::RowNotFound)?;
+            Ok(ClaimedDelivery {
+                id: DeliveryId::from_uuid(row.delivery),
+                webhook_id: WebhookId::from_uuid(row.webhook),
+                url: row.url,
+                attempt: 1,
+                rate_limit: row.rate_limit.map(|limit| limit as u32),
+                identity: IdentityHandle::parse(&row.handle)
+                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
+                event: (*event).clone(),
+                secrets: row.secrets,
+            })
+        })
+        .collect()
 }
 
 /// The head and the page come from one statement, hence one snapshot: the cursor and

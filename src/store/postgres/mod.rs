@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppendRequest, AttemptResult, ClaimRequest, CustomEventType, NoticeSink, ReadRequest, Store,
-    StoreResult, Success, WebhookPatch,
+    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, CustomEventType,
+    NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
 };
 use crate::delivery::record::{ClaimedDelivery, Delivery, DeliveryStatus};
 use crate::delivery::signature::SigningSecret;
@@ -172,8 +172,9 @@ impl Store for PgStore {
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],
-    ) -> StoreResult<Vec<Vec<StoredEvent>>> {
-        events::append_events(&self.pool, requests).await
+        lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup> {
+        events::append_events(&self.pool, requests, lease).await
     }
 
     async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {

@@ -16,7 +16,7 @@ use crate::id::{DeliveryId, EventId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::IdentityKey;
-use crate::store::{AppendRequest, ReadRequest, StoreResult};
+use crate::store::{AppendRequest, AppendedGroup, ReadRequest, StoreResult};
 
 /// Moves each head once by its identity's event count. RETURNING sees the new head; the
 /// old one, the base of this group's seqs, is that minus the count.
@@ -59,7 +59,7 @@ struct Subscriber {
 pub async fn append_events(
     writer: &SqlitePool,
     requests: &[AppendRequest<'_>],
-) -> StoreResult<Vec<Vec<StoredEvent>>> {
+) -> StoreResult<AppendedGroup> {
     let mut counts: HashMap<i64, i64> = HashMap::new();
     for request in requests.iter().filter(|request| !request.events.is_empty()) {
         *counts.entry(request.identity.0).or_default() += request.events.len() as i64;
@@ -149,7 +149,11 @@ pub async fn append_events(
             .await?;
     }
     tx.commit().await?;
-    Ok(appended)
+    Ok(AppendedGroup {
+        events: appended,
+        leased: Vec::new(),
+        deliveries_due: !outbox.is_empty(),
+    })
 }
 
 /// The `INSERT_EVENTS` input: one `[identity, seq, id, type, data]` per event.

@@ -24,8 +24,8 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AppendRequest, AttemptResult, ClaimRequest, CustomEventType, Notice, NoticeSink, ReadRequest,
-    Store, StoreResult, Success, WebhookPatch,
+    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, CustomEventType,
+    Notice, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
 };
 use crate::delivery::record::{ClaimedDelivery, Delivery, DeliveryStatus};
 use crate::delivery::signature::SigningSecret;
@@ -207,7 +207,8 @@ impl Store for SqliteStore {
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],
-    ) -> StoreResult<Vec<Vec<StoredEvent>>> {
+        _lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup> {
         events::append_events(&self.writer, requests).await
     }
 
