@@ -42,6 +42,9 @@ const MIN_PREFETCH_ROUNDS: f64 = 2.0;
 /// flight: buffered rows cost memory only, and taking a request slot only to send keeps a
 /// webhook's buffer from holding the slots other webhooks need.
 const BUFFERED_PER_REQUEST: usize = 4;
+/// Deliveries an append may write leased, per event it appends; beyond that (an event
+/// matching many webhooks), the claims take the rest.
+const LEASES_PER_EVENT: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -65,6 +68,8 @@ pub struct DeliveryPool {
     wake: Notify,
     /// Set while `run` runs: only then may appends lease deliveries to this process.
     running: AtomicBool,
+    /// The claim loop is looking for room, or found none: whoever frees room wakes it.
+    wants_room: AtomicBool,
     /// The deliveries being sent or waiting to be, each in its own task.
     tasks: TaskTracker,
     /// Deliveries claimed and not yet finished.
@@ -106,6 +111,7 @@ impl DeliveryPool {
             config,
             wake: Notify::new(),
             running: AtomicBool::new(false),
+            wants_room: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             in_flight: Mutex::default(),
             sending: Mutex::default(),
@@ -177,10 +183,17 @@ impl DeliveryPool {
     /// Claims while there is room and work.
     async fn claim_and_spawn(self: &Arc<Self>) {
         loop {
-            let free = self.slots.available_permits() as u32;
-            if free == 0 {
-                return; // a finishing delivery wakes the loop
-            }
+            // The room for every row the claim may return is taken first: a claimed row
+            // with no room to start would sit leased, unsent, until its lease ran out.
+            self.wants_room.store(true, Ordering::SeqCst);
+            let limit = (self.slots.available_permits() as u32).min(CLAIM_BATCH);
+            let Some(mut slots) = (limit > 0)
+                .then(|| Arc::clone(&self.slots).try_acquire_many_owned(limit).ok())
+                .flatten()
+            else {
+                return; // a finishing delivery, or room an append hands back, wakes the loop
+            };
+            self.wants_room.store(false, Ordering::SeqCst);
             let room = self.room();
             let now = self.clock.now();
             let lease_until =
@@ -188,7 +201,7 @@ impl DeliveryPool {
             let request = ClaimRequest {
                 now,
                 lease_until,
-                limit: free.min(CLAIM_BATCH),
+                limit,
                 room: &room,
                 default_room: self.prefetch(&Pace::UNKNOWN),
             };
@@ -199,7 +212,7 @@ impl DeliveryPool {
                     return;
                 }
             };
-            let full = claimed.len() as u32 == free.min(CLAIM_BATCH);
+            let full = claimed.len() as u32 == limit;
             for delivery in claimed {
                 // Its lease ran out while it waited here, and this claim renewed it: the
                 // task that holds it sends it once.
@@ -211,9 +224,9 @@ impl DeliveryPool {
                 {
                     continue;
                 }
-                let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-                    break;
-                };
+                let slot = slots
+                    .split(1)
+                    .expect("a claim returns at most `limit` rows");
                 self.start(delivery, lease_until, slot);
             }
             if !full {
@@ -238,20 +251,24 @@ impl DeliveryPool {
         self.leased.lock().expect("leases lock").insert(delivery.id);
         let pool = Arc::clone(self);
         self.tasks.spawn(async move {
-            pool.deliver(delivery, lease_until).await;
+            Arc::clone(&pool).deliver(delivery, lease_until).await;
             drop(slot);
+            pool.room_freed();
         });
     }
 
-    /// Room for the deliveries the next append may write already leased to this process,
-    /// held until `adopt` takes them: none while the workers are not running or every slot
-    /// is taken. Webhooks at their prefetch here are left to the claims, which share out
-    /// room fairly between webhooks.
-    pub fn reserve(&self) -> Option<LeaseReservation> {
+    /// Room for the deliveries an append of `events` events may write already leased to
+    /// this process, held until `adopt` takes it: none while the workers are not running.
+    /// At most half the free room, so claims (ordered webhooks, retries) always find some,
+    /// and a few deliveries per event. Webhooks at their prefetch here are left to the
+    /// claims, which share room out fairly between webhooks.
+    pub fn reserve(&self, events: usize) -> Option<LeaseReservation> {
         if !self.running.load(Ordering::Acquire) {
             return None;
         }
-        let budget = (self.slots.available_permits() as u32).min(CLAIM_BATCH);
+        let budget = (self.slots.available_permits() / 2)
+            .min(events.saturating_mul(LEASES_PER_EVENT))
+            .min(CLAIM_BATCH as usize) as u32;
         if budget == 0 {
             return None;
         }
@@ -272,11 +289,12 @@ impl DeliveryPool {
     }
 
     /// Starts sending what an append wrote leased under `reservation`; the room not used
-    /// is freed.
+    /// is freed. `deliveries_due`: the append also wrote deliveries for a claim.
     pub async fn adopt(
         self: &Arc<Self>,
         reservation: LeaseReservation,
         leased: Vec<ClaimedDelivery>,
+        deliveries_due: bool,
     ) {
         let LeaseReservation { lease, mut slots } = reservation;
         let mut unsent = Vec::new();
@@ -301,6 +319,20 @@ impl DeliveryPool {
             {
                 tracing::warn!(%error, "could not hand leases back; they expire on their own");
             }
+        }
+        drop(slots);
+        if deliveries_due {
+            self.wake();
+        } else {
+            self.room_freed();
+        }
+    }
+
+    /// Wakes the claim loop if it found no room. It says so before it looks, so room freed
+    /// after it looked is always seen here.
+    fn room_freed(&self) {
+        if self.wants_room.swap(false, Ordering::SeqCst) {
+            self.wake();
         }
     }
 

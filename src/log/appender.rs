@@ -123,7 +123,8 @@ async fn commit(
             events: &job.events,
         })
         .collect();
-    let reservation = deliveries.reserve();
+    let events = requests.iter().map(|request| request.events.len()).sum();
+    let reservation = deliveries.reserve(events);
     let lease = reservation.as_ref().map(|reservation| &reservation.lease);
     match store.append_events(&requests, lease).await {
         Ok(appended) => {
@@ -131,11 +132,14 @@ async fn commit(
             on_commit(&heads(
                 group.iter().map(|job| job.identity).zip(&appended.events),
             ));
-            if appended.deliveries_due {
-                deliveries.wake();
-            }
-            if let Some(reservation) = reservation {
-                deliveries.adopt(reservation, appended.leased).await;
+            match reservation {
+                Some(reservation) => {
+                    deliveries
+                        .adopt(reservation, appended.leased, appended.deliveries_due)
+                        .await;
+                }
+                None if appended.deliveries_due => deliveries.wake(),
+                None => {}
             }
             for (job, events) in group.drain(..).zip(appended.events) {
                 let _ = job.reply.send(Ok(events));
