@@ -45,6 +45,9 @@ const BUFFERED_PER_REQUEST: usize = 4;
 /// Deliveries an append may write leased, per event it appends; beyond that (an event
 /// matching many webhooks), the claims take the rest.
 const LEASES_PER_EVENT: usize = 4;
+/// How long delivered attempts gather before they are recorded together: one write per
+/// batch rather than per delivery. Only the delivery log and the leases wait for it.
+const RECORD_GATHER: Duration = Duration::from_millis(5);
 
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -88,7 +91,7 @@ pub struct DeliveryPool {
     /// its prefetch.
     pace: Mutex<HashMap<WebhookId, Pace>>,
     /// Delivered attempts waiting to be recorded together.
-    successes: Mutex<Vec<Success>>,
+    successes: Mutex<SuccessBatch>,
     successes_ready: Notify,
     metrics: Arc<Metrics>,
 }
@@ -452,12 +455,14 @@ impl DeliveryPool {
         )
         .await;
         drop((request, sending));
+        // Done first: whether the webhook was at its prefetch is judged by the pace the
+        // claims went by, before this request changes it.
+        self.request_done(delivery.webhook_id);
         self.record_pace(
             delivery.webhook_id,
             Duration::from_millis(u64::from(record.duration_ms)),
             delivery.rate_limit,
         );
-        self.request_done(delivery.webhook_id);
         let now = self.clock.now();
         let outcome = self.config.schedule.outcome(
             delivery.attempt as usize,
@@ -487,15 +492,15 @@ impl DeliveryPool {
                 .expect("a sane duration"),
         };
         if outcome == AttemptOutcome::Delivered {
-            self.successes
-                .lock()
-                .expect("successes lock")
-                .push(Success {
-                    delivery: delivery.id,
-                    webhook: delivery.webhook_id,
-                    attempt: delivery.attempt,
-                    record,
-                });
+            let mut batch = self.successes.lock().expect("successes lock");
+            batch.successes.push(Success {
+                delivery: delivery.id,
+                webhook: delivery.webhook_id,
+                attempt: delivery.attempt,
+                record,
+            });
+            batch.frees_ordered |= delivery.ordered;
+            drop(batch);
             self.successes_ready.notify_one();
             return;
         }
@@ -511,29 +516,40 @@ impl DeliveryPool {
         self.wake();
     }
 
-    /// Records delivered attempts in batches: while one batch is written, the next gathers.
-    /// Runs until `stop`, then writes what is left.
+    /// Records delivered attempts in batches: while one batch is written, the next gathers,
+    /// for up to `RECORD_GATHER` — unless it holds an ordered webhook's delivery, whose
+    /// identity's next delivery waits for this record. Runs until `stop`, then writes what
+    /// is left.
     async fn record_successes(self: Arc<Self>, stop: CancellationToken) {
         loop {
-            let stopping = tokio::select! {
+            let mut stopping = tokio::select! {
                 _ = self.successes_ready.notified() => false,
                 _ = stop.cancelled() => true,
             };
+            let waits_on_it = self.successes.lock().expect("successes lock").frees_ordered;
+            if !stopping && !waits_on_it {
+                stopping = tokio::select! {
+                    _ = tokio::time::sleep(RECORD_GATHER) => false,
+                    _ = stop.cancelled() => true,
+                };
+            }
             let batch = std::mem::take(&mut *self.successes.lock().expect("successes lock"));
-            if !batch.is_empty() {
+            if !batch.successes.is_empty() {
                 // If this fails the leases run out and the deliveries are sent again: at
                 // least once.
-                if let Err(error) = self.store.record_successes(&batch).await {
-                    tracing::warn!(%error, deliveries = batch.len(), "could not record delivered attempts");
+                if let Err(error) = self.store.record_successes(&batch.successes).await {
+                    tracing::warn!(%error, deliveries = batch.successes.len(), "could not record delivered attempts");
                 }
                 let mut leased = self.leased.lock().expect("leases lock");
-                for success in &batch {
+                for success in &batch.successes {
                     leased.remove(&success.delivery);
                 }
                 drop(leased);
                 self.recorded
-                    .send_modify(|recorded| *recorded += batch.len() as u64);
-                self.wake();
+                    .send_modify(|recorded| *recorded += batch.successes.len() as u64);
+                if batch.frees_ordered {
+                    self.wake();
+                }
             }
             if stopping {
                 return;
@@ -553,20 +569,28 @@ impl DeliveryPool {
         }
         self.leased.lock().expect("leases lock").remove(&delivery);
         self.request_done(webhook);
+        self.wake(); // it is due again
     }
 
     /// The per-webhook cap counts requests to the receiver, so a slot frees as soon as the
-    /// receiver has answered, not once the answer is recorded.
+    /// receiver has answered, not once the answer is recorded. Wakes the claim loop if the
+    /// webhook was at its prefetch, so claims were leaving its due rows behind.
     fn request_done(&self, webhook: WebhookId) {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        if let Some(busy) = in_flight.get_mut(&webhook) {
-            *busy -= 1;
-            if *busy == 0 {
-                in_flight.remove(&webhook);
-            }
+        let Some(busy) = in_flight.get_mut(&webhook) else {
+            return;
+        };
+        let pace = self.pace.lock().expect("pace lock");
+        let was_full = *busy >= self.prefetch(pace.get(&webhook).unwrap_or(&Pace::UNKNOWN));
+        drop(pace);
+        *busy -= 1;
+        if *busy == 0 {
+            in_flight.remove(&webhook);
         }
         drop(in_flight);
-        self.wake();
+        if was_full {
+            self.wake();
+        }
     }
 
     /// Sends a signed `webhook.ping` now, outside the outbox.
@@ -598,6 +622,14 @@ impl DeliveryPool {
             .await
             .0
     }
+}
+
+/// Delivered attempts not yet recorded.
+#[derive(Default)]
+struct SuccessBatch {
+    successes: Vec<Success>,
+    /// One of them is an ordered webhook's: the identity's next delivery waits for it.
+    frees_ordered: bool,
 }
 
 /// Room held in this process for deliveries an append writes already leased to it.

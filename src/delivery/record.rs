@@ -74,6 +74,8 @@ pub struct ClaimedDelivery {
     /// This attempt's number, from 1.
     pub attempt: u32,
     pub rate_limit: Option<u32>,
+    /// Its success lets the identity's next delivery to this webhook go.
+    pub ordered: bool,
     pub identity: IdentityHandle,
     pub event: StoredEvent,
     /// Active signing secrets, newest first.

@@ -229,6 +229,7 @@ fn leased_deliveries(
                 url: row.url,
                 attempt: 1,
                 rate_limit: row.rate_limit.map(|limit| limit as u32),
+                ordered: false,
                 identity: IdentityHandle::parse(&row.handle)
                     .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
                 event: (*event).clone(),

@@ -47,6 +47,8 @@ pub struct PgStore {
     /// The listener opens its own connection, outside the pool, so a busy pool can never
     /// starve wake-ups and the pool never hands out a connection in LISTEN state.
     url: String,
+    /// Marks this process's notices, so its listener skips its own echoes.
+    origin: notifications::Origin,
 }
 
 impl PgStore {
@@ -56,7 +58,12 @@ impl PgStore {
             .max_connections(OUTBOX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
-            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+            // Its statements take arrays of ids whose length varies from call to call, which
+            // made the planner plan most of them afresh; one generic plan serves them all.
+            .connect_lazy_with(options.options([
+                ("synchronous_commit", "off"),
+                ("plan_cache_mode", "force_generic_plan"),
+            ]));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -69,6 +76,7 @@ impl PgStore {
             pool,
             outbox,
             url: url.to_owned(),
+            origin: notifications::Origin::generate(),
         })
     }
 
@@ -292,11 +300,11 @@ impl Store for PgStore {
     }
 
     async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
-        notifications::publish_heads(&self.pool, heads).await
+        notifications::publish_heads(&self.pool, &self.origin, heads).await
     }
 
     async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
-        notifications::listen(&self.url, sink, shutdown).await
+        notifications::listen(&self.url, &self.origin, sink, shutdown).await
     }
 
     async fn pending_deliveries(&self) -> StoreResult<u64> {

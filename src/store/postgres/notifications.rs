@@ -17,16 +17,34 @@ const KEYS_CHANNEL: &str = "seqhook_keys";
 /// NOTIFY payloads must stay under 8,000 bytes; an entry is at most ~40.
 const HEADS_PER_NOTICE: usize = 150;
 
-/// Sends every moved head in one statement, as `identity:seq` pairs. Runs after the append
-/// committed: a NOTIFY inside the append transaction would take the cluster-wide notify
-/// lock at commit and serialise every append.
-pub async fn publish_heads(pool: &PgPool, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
+/// A process's mark on the heads it publishes. Its own appends have already woken its own
+/// waiters and workers, so the echo of its notices from the database is skipped: each
+/// would otherwise cost a claim that finds nothing.
+pub struct Origin(String);
+
+impl Origin {
+    pub fn generate() -> Self {
+        Self(format!("from:{:016x}", rand::random::<u64>()))
+    }
+}
+
+/// Sends every moved head in one statement: the origin, then `identity:seq` pairs. Runs
+/// after the append committed: a NOTIFY inside the append transaction would take the
+/// cluster-wide notify lock at commit and serialise every append.
+pub async fn publish_heads(
+    pool: &PgPool,
+    origin: &Origin,
+    heads: &[(IdentityKey, Seq)],
+) -> StoreResult<()> {
     let payloads: Vec<String> = heads
         .chunks(HEADS_PER_NOTICE)
         .map(|chunk| {
-            chunk
-                .iter()
-                .map(|(identity, seq)| format!("{}:{}", identity.0, seq.0))
+            std::iter::once(origin.0.clone())
+                .chain(
+                    chunk
+                        .iter()
+                        .map(|(identity, seq)| format!("{}:{}", identity.0, seq.0)),
+                )
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -50,7 +68,7 @@ pub async fn publish_key_revoked(pool: &PgPool, id: ApiKeyId) -> StoreResult<()>
 
 /// The process's one listening connection. Reconnects with capped backoff and, once
 /// listening again, reports `Listening` so every waiter re-reads what it may have missed.
-pub async fn listen(url: &str, sink: NoticeSink, shutdown: CancellationToken) {
+pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let mut listener = match connect(url).await {
@@ -74,7 +92,8 @@ pub async fn listen(url: &str, sink: NoticeSink, shutdown: CancellationToken) {
             };
             match received {
                 Ok(Some(notification)) => {
-                    if let Some(notice) = parse(notification.channel(), notification.payload()) {
+                    let notice = parse(notification.channel(), notification.payload(), origin);
+                    if let Some(notice) = notice {
                         sink(notice);
                     }
                 }
@@ -96,11 +115,15 @@ async fn connect(url: &str) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-fn parse(channel: &str, payload: &str) -> Option<Notice> {
+fn parse(channel: &str, payload: &str, own: &Origin) -> Option<Notice> {
     match channel {
         EVENTS_CHANNEL => {
-            let heads = payload
-                .split(' ')
+            // A payload with no origin comes from a process that does not mark its own.
+            let mut pairs = payload.split(' ').peekable();
+            if pairs.next_if(|first| first.starts_with("from:")) == Some(own.0.as_str()) {
+                return None;
+            }
+            let heads = pairs
                 .filter_map(|pair| {
                     let (identity, seq) = pair.split_once(':')?;
                     Some((IdentityKey(identity.parse().ok()?), Seq(seq.parse().ok()?)))
@@ -119,12 +142,24 @@ mod tests {
 
     #[test]
     fn head_notices_parse_and_skip_garbage() {
-        let Some(Notice::Appended(heads)) = parse(EVENTS_CHANNEL, "1:5 2:7 x:1 3") else {
-            panic!("expected heads");
-        };
-        assert_eq!(
-            heads,
-            vec![(IdentityKey(1), Seq(5)), (IdentityKey(2), Seq(7))]
-        );
+        let own = Origin::generate();
+        for payload in ["1:5 2:7 x:1 3", "from:00000000000000ff 1:5 2:7 x:1 3"] {
+            let Some(Notice::Appended(heads)) = parse(EVENTS_CHANNEL, payload, &own) else {
+                panic!("expected heads from {payload:?}");
+            };
+            assert_eq!(
+                heads,
+                vec![(IdentityKey(1), Seq(5)), (IdentityKey(2), Seq(7))]
+            );
+        }
+    }
+
+    #[test]
+    fn a_process_skips_the_echo_of_its_own_head_notices() {
+        let own = Origin::generate();
+        let echo = format!("{} 1:5", own.0);
+        assert!(parse(EVENTS_CHANNEL, &echo, &own).is_none());
+        let other = Origin::generate();
+        assert!(parse(EVENTS_CHANNEL, &echo, &other).is_some());
     }
 }

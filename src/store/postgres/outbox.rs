@@ -52,7 +52,7 @@ WITH room AS (
     FROM locked WHERE d.id = locked.id
     RETURNING d.id, d.webhook_id, d.attempts, d.identity_id, d.seq
 )
-SELECT claimed.id, claimed.webhook_id, claimed.attempts, claimed.seq, w.url, w.rate_limit, i.handle,
+SELECT claimed.id, claimed.webhook_id, claimed.attempts, claimed.seq, w.url, w.rate_limit, w.ordered, i.handle,
        e.id AS event_id, e.type, e.data, e.created_at,
        ARRAY(SELECT s.secret FROM webhook_secrets s
              WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $1)
@@ -92,6 +92,7 @@ pub async fn claim_deliveries(
                 rate_limit: row
                     .try_get::<Option<i32>, _>("rate_limit")?
                     .map(|limit| limit as u32),
+                ordered: row.try_get("ordered")?,
                 identity: IdentityHandle::parse(&handle)
                     .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
                 event: StoredEvent {

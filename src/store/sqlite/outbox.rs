@@ -56,7 +56,7 @@ RETURNING id";
 
 /// Everything a worker needs to send what was just claimed.
 const CLAIMED: &str = "
-SELECT d.id, d.webhook_id, d.attempts, d.seq, w.url, w.rate_limit, i.handle,
+SELECT d.id, d.webhook_id, d.attempts, d.seq, w.url, w.rate_limit, w.ordered, i.handle,
        e.id AS event_id, e.type, e.data, e.created_at,
        (SELECT json_group_array(s.secret ORDER BY s.created_at DESC) FROM webhook_secrets s
         WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > ?2)) AS secrets
@@ -109,6 +109,7 @@ pub async fn claim_deliveries(
                 rate_limit: row
                     .try_get::<Option<i64>, _>("rate_limit")?
                     .map(|limit| limit as u32),
+                ordered: row.try_get("ordered")?,
                 identity: IdentityHandle::parse(&handle)
                     .map_err(|_| decode_error("stored identity handle is invalid"))?,
                 event: StoredEvent {
