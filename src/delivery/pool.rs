@@ -16,8 +16,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::attempt::{self, Message};
+use super::load::{Limits, Load};
 use super::rate::RateLimits;
 use super::record::ClaimedDelivery;
 use super::schedule::{AttemptOutcome, RetrySchedule};
@@ -32,12 +34,6 @@ use crate::store::{AppendLease, AttemptResult, ClaimRequest, Store, Success};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Claims are made in slices of this many, so a deep backlog is spread between processes.
 const CLAIM_BATCH: u32 = 256;
-/// A webhook may have up to this many times its in-flight cap claimed; the rest wait in
-/// memory. One webhook's throughput is bounded by what one claim hands it per claim round
-/// trip, so for a fast receiver the buffer must outlast a claim even when the database is
-/// slow to answer; for a slow one it stays small (see `prefetch`).
-const MAX_PREFETCH_ROUNDS: f64 = 8.0;
-const MIN_PREFETCH_ROUNDS: f64 = 2.0;
 /// Deliveries claimed by this process, sending or buffered, per request it may have in
 /// flight: buffered rows cost memory only, and taking a request slot only to send keeps a
 /// webhook's buffer from holding the slots other webhooks need.
@@ -79,17 +75,14 @@ pub struct DeliveryPool {
     slots: Arc<Semaphore>,
     /// Requests in flight, across all webhooks.
     requests: Semaphore,
-    /// Claimed and not yet answered, per webhook: requests in flight plus those queued.
-    in_flight: Mutex<HashMap<WebhookId, u32>>,
+    /// What each webhook holds here, and so what more it may take.
+    load: Mutex<Load>,
     /// The per-webhook cap on requests actually in flight.
     sending: Mutex<HashMap<WebhookId, Arc<Semaphore>>>,
     leased: Mutex<HashSet<DeliveryId>>,
     rate_limits: RateLimits,
     /// Attempts recorded so far: lets a caller await an outcome instead of polling for it.
     recorded: tokio::sync::watch::Sender<u64>,
-    /// Each webhook's recent request duration (a moving average) and rate limit, which size
-    /// its prefetch.
-    pace: Mutex<HashMap<WebhookId, Pace>>,
     /// Delivered attempts waiting to be recorded together.
     successes: Mutex<SuccessBatch>,
     successes_ready: Notify,
@@ -116,10 +109,9 @@ impl DeliveryPool {
             running: AtomicBool::new(false),
             wants_room: AtomicBool::new(false),
             tasks: TaskTracker::new(),
-            in_flight: Mutex::default(),
+            load: Mutex::default(),
             sending: Mutex::default(),
             leased: Mutex::default(),
-            pace: Mutex::default(),
             rate_limits: RateLimits::default(),
             recorded: tokio::sync::watch::channel(0).0,
             successes: Mutex::default(),
@@ -188,16 +180,11 @@ impl DeliveryPool {
         loop {
             // The room for every row the claim may return is taken first: a claimed row
             // with no room to start would sit leased, unsent, until its lease ran out.
-            self.wants_room.store(true, Ordering::SeqCst);
-            let limit = (self.slots.available_permits() as u32).min(CLAIM_BATCH);
-            let Some(mut slots) = (limit > 0)
-                .then(|| Arc::clone(&self.slots).try_acquire_many_owned(limit).ok())
-                .flatten()
-            else {
-                return; // a finishing delivery, or room an append hands back, wakes the loop
+            let Some(mut slots) = self.take_slots() else {
+                return; // room coming back wakes the loop (`room_freed`)
             };
-            self.wants_room.store(false, Ordering::SeqCst);
-            let room = self.room();
+            let limit = slots.num_permits() as u32;
+            let room = self.load.lock().expect("load lock").room(&self.limits());
             let now = self.clock.now();
             let lease_until =
                 now + chrono::Duration::from_std(self.config.lease).expect("a sane lease");
@@ -205,8 +192,8 @@ impl DeliveryPool {
                 now,
                 lease_until,
                 limit,
-                room: &room,
-                default_room: self.prefetch(&Pace::UNKNOWN),
+                room: &room.room,
+                default_room: room.default_room,
             };
             let claimed = match self.store.claim_deliveries(request).await {
                 Ok(claimed) => claimed,
@@ -215,6 +202,10 @@ impl DeliveryPool {
                     return;
                 }
             };
+            self.load
+                .lock()
+                .expect("load lock")
+                .claimed(&room, claimed.iter().map(|delivery| delivery.webhook_id));
             let full = claimed.len() as u32 == limit;
             for delivery in claimed {
                 // Its lease ran out while it waited here, and this claim renewed it: the
@@ -238,6 +229,31 @@ impl DeliveryPool {
         }
     }
 
+    /// All the room a claim may use, or none. Says it wants room before it looks, so room
+    /// freed after the look wakes the loop (`room_freed`).
+    fn take_slots(&self) -> Option<OwnedSemaphorePermit> {
+        self.wants_room.store(true, Ordering::SeqCst);
+        loop {
+            let limit = (self.slots.available_permits() as u32).min(CLAIM_BATCH);
+            if limit == 0 {
+                return None;
+            }
+            // Fails only if an append took room between the look and the take.
+            if let Ok(slots) = Arc::clone(&self.slots).try_acquire_many_owned(limit) {
+                self.wants_room.store(false, Ordering::SeqCst);
+                return Some(slots);
+            }
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            per_webhook: self.config.per_webhook,
+            lease: self.config.lease,
+            timeout: self.config.timeout,
+        }
+    }
+
     /// Sends a leased delivery in a task of its own, holding `slot` until it is done.
     fn start(
         self: &Arc<Self>,
@@ -245,12 +261,10 @@ impl DeliveryPool {
         lease_until: DateTime<Utc>,
         slot: OwnedSemaphorePermit,
     ) {
-        *self
-            .in_flight
+        self.load
             .lock()
-            .expect("in-flight lock")
-            .entry(delivery.webhook_id)
-            .or_default() += 1;
+            .expect("load lock")
+            .started(delivery.webhook_id);
         self.leased.lock().expect("leases lock").insert(delivery.id);
         let pool = Arc::clone(self);
         self.tasks.spawn(async move {
@@ -261,12 +275,15 @@ impl DeliveryPool {
     }
 
     /// Room for the deliveries an append of `events` events may write already leased to
-    /// this process, held until `adopt` takes it: none while the workers are not running.
-    /// At most half the free room, so claims (ordered webhooks, retries) always find some,
-    /// and a few deliveries per event. Webhooks at their prefetch here are left to the
-    /// claims, which share room out fairly between webhooks.
-    pub fn reserve(&self, events: usize) -> Option<LeaseReservation> {
-        if !self.running.load(Ordering::Acquire) {
+    /// this process, held until `adopt` takes it: none while the workers are not running
+    /// or if the store cannot lease on append. At most half the free room, so claims
+    /// (ordered webhooks, retries) always find some, and a few deliveries per event; and
+    /// for each webhook, what is left of its prefetch (`Load::promise`).
+    pub fn reserve(self: &Arc<Self>, events: usize) -> Option<LeaseReservation> {
+        // Taken first, so shutdown waits for this append to hand its deliveries over (or
+        // back), and `adopt` sees `running` as shutdown has left it.
+        let shutdown_waits = self.tasks.token();
+        if !self.running.load(Ordering::Acquire) || !self.store.honours_append_leases() {
             return None;
         }
         let budget = (self.slots.available_permits() / 2)
@@ -278,42 +295,51 @@ impl DeliveryPool {
         let slots = Arc::clone(&self.slots)
             .try_acquire_many_owned(budget)
             .ok()?;
+        let (room, promise) = self
+            .load
+            .lock()
+            .expect("load lock")
+            .promise(events, &self.limits());
         let now = self.clock.now();
         Some(LeaseReservation {
             lease: AppendLease {
                 now,
                 until: now + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
-                per_webhook: self.prefetch(&Pace::UNKNOWN),
+                room: room.room,
+                default_room: room.default_room,
                 budget,
-                saturated: self.saturated(),
             },
-            slots,
+            slots: Some(slots),
+            promise,
+            pool: Arc::clone(self),
+            _shutdown_waits: shutdown_waits,
         })
     }
 
-    /// Starts sending what an append wrote leased under `reservation`; the room not used
-    /// is freed. `deliveries_due`: the append also wrote deliveries for a claim.
+    /// Starts sending what an append wrote leased under `reservation`, and gives back the
+    /// room it did not use. `deliveries_due`: the append also wrote deliveries for a claim.
     pub async fn adopt(
         self: &Arc<Self>,
-        reservation: LeaseReservation,
+        mut reservation: LeaseReservation,
         leased: Vec<ClaimedDelivery>,
         deliveries_due: bool,
     ) {
-        let LeaseReservation { lease, mut slots } = reservation;
+        let running = self.running.load(Ordering::Acquire);
         let mut unsent = Vec::new();
         for delivery in leased {
             // Not running any more (shutdown began while the append ran), or more than the
             // room held: hand those back now rather than leave them until their lease ends.
-            let slot = self
-                .running
-                .load(Ordering::Acquire)
-                .then(|| slots.split(1))
-                .flatten();
+            let slot = reservation
+                .slots
+                .as_mut()
+                .filter(|_| running)
+                .and_then(|slots| slots.split(1));
             match slot {
-                Some(slot) => self.start(delivery, lease.until, slot),
+                Some(slot) => self.start(delivery, reservation.lease.until, slot),
                 None => unsent.push(delivery.id),
             }
         }
+        drop(reservation);
         if !unsent.is_empty() {
             if let Err(error) = self
                 .store
@@ -323,11 +349,8 @@ impl DeliveryPool {
                 tracing::warn!(%error, "could not hand leases back; they expire on their own");
             }
         }
-        drop(slots);
-        if deliveries_due {
+        if deliveries_due || !unsent.is_empty() {
             self.wake();
-        } else {
-            self.room_freed();
         }
     }
 
@@ -337,70 +360,6 @@ impl DeliveryPool {
         if self.wants_room.swap(false, Ordering::SeqCst) {
             self.wake();
         }
-    }
-
-    /// The webhooks with as many deliveries claimed here as their prefetch allows.
-    fn saturated(&self) -> Vec<WebhookId> {
-        let in_flight = self.in_flight.lock().expect("in-flight lock");
-        let pace = self.pace.lock().expect("pace lock");
-        in_flight
-            .iter()
-            .filter(|(webhook, busy)| {
-                **busy >= self.prefetch(pace.get(webhook).unwrap_or(&Pace::UNKNOWN))
-            })
-            .map(|(webhook, _)| *webhook)
-            .collect()
-    }
-
-    /// What each webhook this process has seen may claim now: its prefetch less what it has
-    /// claimed and not yet sent.
-    fn room(&self) -> Vec<(WebhookId, u32)> {
-        let in_flight = self.in_flight.lock().expect("in-flight lock");
-        let pace = self.pace.lock().expect("pace lock");
-        let mut room: Vec<(WebhookId, u32)> = pace
-            .iter()
-            .map(|(webhook, pace)| {
-                let busy = in_flight.get(webhook).copied().unwrap_or(0);
-                (*webhook, self.prefetch(pace).saturating_sub(busy))
-            })
-            .collect();
-        room.extend(
-            in_flight
-                .iter()
-                .filter(|(webhook, _)| !pace.contains_key(webhook))
-                .map(|(webhook, busy)| {
-                    (
-                        *webhook,
-                        self.prefetch(&Pace::UNKNOWN).saturating_sub(*busy),
-                    )
-                }),
-        );
-        room
-    }
-
-    /// What a webhook may have claimed: beyond its cap, deliveries wait here, in memory, so
-    /// a request that finishes is followed at once instead of after the next claim's round
-    /// trip to the database. As many rounds of `cap` requests as fit, at the webhook's pace,
-    /// in half a lease, between 2 and 8 rounds, and no more than its rate limit lets through
-    /// in half a lease. A webhook not yet timed is assumed to take the full timeout. A
-    /// delivery that waits here past its lease anyway is handed back, not sent (`deliver`).
-    fn prefetch(&self, pace: &Pace) -> u32 {
-        pace.prefetch(
-            self.config.per_webhook,
-            self.config.lease,
-            self.config.timeout,
-        )
-    }
-
-    fn record_pace(&self, webhook: WebhookId, took: Duration, rate_limit: Option<u32>) {
-        let mut pace = self.pace.lock().expect("pace lock");
-        let pace = pace.entry(webhook).or_insert(Pace {
-            request: Some(took),
-            rate_limit,
-        });
-        let average = pace.request.get_or_insert(took);
-        *average = average.mul_f64(0.8) + took.mul_f64(0.2);
-        pace.rate_limit = rate_limit;
     }
 
     fn sending_slots(&self, webhook: WebhookId) -> Arc<Semaphore> {
@@ -455,14 +414,12 @@ impl DeliveryPool {
         )
         .await;
         drop((request, sending));
-        // Done first: whether the webhook was at its prefetch is judged by the pace the
-        // claims went by, before this request changes it.
-        self.request_done(delivery.webhook_id);
-        self.record_pace(
+        self.load.lock().expect("load lock").record_pace(
             delivery.webhook_id,
             Duration::from_millis(u64::from(record.duration_ms)),
             delivery.rate_limit,
         );
+        self.request_done(delivery.webhook_id);
         let now = self.clock.now();
         let outcome = self.config.schedule.outcome(
             delivery.attempt as usize,
@@ -573,22 +530,10 @@ impl DeliveryPool {
     }
 
     /// The per-webhook cap counts requests to the receiver, so a slot frees as soon as the
-    /// receiver has answered, not once the answer is recorded. Wakes the claim loop if the
-    /// webhook was at its prefetch, so claims were leaving its due rows behind.
+    /// receiver has answered, not once the answer is recorded. Wakes the claim loop if a
+    /// claim left rows of this webhook behind for lack of the room this frees.
     fn request_done(&self, webhook: WebhookId) {
-        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        let Some(busy) = in_flight.get_mut(&webhook) else {
-            return;
-        };
-        let pace = self.pace.lock().expect("pace lock");
-        let was_full = *busy >= self.prefetch(pace.get(&webhook).unwrap_or(&Pace::UNKNOWN));
-        drop(pace);
-        *busy -= 1;
-        if *busy == 0 {
-            in_flight.remove(&webhook);
-        }
-        drop(in_flight);
-        if was_full {
+        if self.load.lock().expect("load lock").answered(webhook) {
             self.wake();
         }
     }
@@ -632,68 +577,30 @@ struct SuccessBatch {
     frees_ordered: bool,
 }
 
-/// Room held in this process for deliveries an append writes already leased to it.
+/// Room held in this process for deliveries an append writes already leased to it. Given
+/// back when dropped, whether the append used it, failed, or never ran.
 pub struct LeaseReservation {
     pub lease: AppendLease,
-    slots: OwnedSemaphorePermit,
+    slots: Option<OwnedSemaphorePermit>,
+    /// What `Load::promise` set aside for it.
+    promise: u32,
+    pool: Arc<DeliveryPool>,
+    _shutdown_waits: TaskTrackerToken,
 }
 
-/// What is known of a webhook's receiver, to size its prefetch.
-#[derive(Clone, Copy, Debug)]
-struct Pace {
-    request: Option<Duration>,
-    rate_limit: Option<u32>,
-}
-
-impl Pace {
-    const UNKNOWN: Pace = Pace {
-        request: None,
-        rate_limit: None,
-    };
-
-    fn prefetch(&self, cap: u32, lease: Duration, timeout: Duration) -> u32 {
-        let rounds = prefetch_rounds(lease, self.request.unwrap_or(timeout));
-        let by_pace = (f64::from(cap) * rounds) as u32;
-        match self.rate_limit {
-            Some(per_second) => {
-                let by_rate = f64::from(per_second) * lease.as_secs_f64() / 2.0;
-                by_pace.min(by_rate as u32).max(1)
-            }
-            None => by_pace,
+impl Drop for LeaseReservation {
+    fn drop(&mut self) {
+        drop(self.slots.take());
+        let left_behind = self
+            .pool
+            .load
+            .lock()
+            .expect("load lock")
+            .unpromise(self.promise);
+        if left_behind {
+            self.pool.wake();
+        } else {
+            self.pool.room_freed();
         }
-    }
-}
-
-fn prefetch_rounds(lease: Duration, pace: Duration) -> f64 {
-    let pace = pace.max(Duration::from_millis(1));
-    (lease.as_secs_f64() / 2.0 / pace.as_secs_f64()).clamp(MIN_PREFETCH_ROUNDS, MAX_PREFETCH_ROUNDS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fast_receiver_gets_a_deep_prefetch_and_a_slow_or_unknown_one_a_shallow_one() {
-        let lease = Duration::from_secs(60);
-        assert_eq!(prefetch_rounds(lease, Duration::from_millis(2)), 8.0);
-        assert_eq!(prefetch_rounds(lease, Duration::ZERO), 8.0);
-        assert_eq!(prefetch_rounds(lease, Duration::from_secs(5)), 6.0);
-        // The default timeout: every buffered round still fits in half the lease.
-        assert_eq!(prefetch_rounds(lease, Duration::from_secs(15)), 2.0);
-        assert_eq!(prefetch_rounds(lease, Duration::from_secs(60)), 2.0);
-    }
-
-    #[test]
-    fn a_rate_limit_bounds_the_prefetch_to_what_it_lets_through_in_half_a_lease() {
-        let (lease, timeout) = (Duration::from_secs(60), Duration::from_secs(15));
-        let fast = |rate_limit| Pace {
-            request: Some(Duration::from_millis(2)),
-            rate_limit,
-        };
-        assert_eq!(fast(None).prefetch(16, lease, timeout), 128);
-        assert_eq!(fast(Some(1)).prefetch(16, lease, timeout), 30);
-        assert_eq!(fast(Some(100)).prefetch(16, lease, timeout), 128);
-        assert_eq!(Pace::UNKNOWN.prefetch(16, lease, timeout), 32);
     }
 }

@@ -37,15 +37,15 @@ pub struct AppendRequest<'a> {
 
 /// Lets an append write deliveries already leased to this process's workers, so they go
 /// out as soon as the append commits instead of after a claim: those of active, unordered
-/// webhooks not in `saturated`, at most `per_webhook` of one webhook and `budget` in all.
-/// The rest are written due, for a claim to pick up.
+/// webhooks, at most `room` of one webhook (`default_room` for those not listed) and
+/// `budget` in all. The rest are written due, for a claim to pick up.
 pub struct AppendLease {
     /// The workers' time, which moves on its own in tests.
     pub now: DateTime<Utc>,
     pub until: DateTime<Utc>,
-    pub per_webhook: u32,
+    pub room: Vec<(WebhookId, u32)>,
+    pub default_room: u32,
     pub budget: u32,
-    pub saturated: Vec<WebhookId>,
 }
 
 /// What a group append wrote: each request's events in order, the deliveries leased to
@@ -194,8 +194,12 @@ pub trait Store: Send + Sync + 'static {
     /// Appends every request in ONE transaction: each identity's counter is bumped once for
     /// all its events and held until commit, so seqs are gap-free, contiguous per request,
     /// and never visible out of order. Answers one `Vec` per request, in request order.
-    /// A store may ignore `lease` and write every delivery due: the embedded one does, as
-    /// its claims take no network round trip.
+    /// Whether `append_events` writes deliveries leased when asked to. The embedded store
+    /// does not: its claims take no network round trip.
+    fn honours_append_leases(&self) -> bool {
+        false
+    }
+    /// A store that does not honour `lease` writes every delivery due.
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],

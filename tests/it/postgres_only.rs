@@ -185,9 +185,9 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
     let lease = AppendLease {
         now,
         until: now + chrono::Duration::hours(1),
-        per_webhook: 2,
+        room: vec![(saturated, 0), (other, 1)],
+        default_room: 2,
         budget: 3,
-        saturated: vec![saturated],
     };
     let request = AppendRequest {
         identity: IdentityKey(identity),
@@ -195,22 +195,19 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
     };
     let appended = store.append_events(&[request], Some(&lease)).await.unwrap();
 
-    // 3 events × 5 webhooks. Leasable: only `plain` and `other` (active, unordered, not
-    // saturated), at most 2 each and 3 in all.
+    // 3 events × 5 webhooks. Leasable: only `plain` and `other` (active, unordered, with
+    // room), `plain` up to the default room of 2 and `other` up to its own room of 1.
     let leased = &appended.leased;
-    assert_eq!(leased.len(), 3, "the budget caps the leased deliveries");
-    for (webhook, url) in [(plain, &plain_url), (other, &other_url)] {
+    for (webhook, url, room) in [(plain, &plain_url, 2), (other, &other_url, 1)] {
         let of_webhook: Vec<_> = leased.iter().filter(|d| d.webhook_id == webhook).collect();
-        assert!(
-            (1..=2).contains(&of_webhook.len()),
-            "at most per_webhook of one webhook"
-        );
+        assert_eq!(of_webhook.len(), room, "as many as the webhook's room");
         assert!(of_webhook.iter().all(|d| &d.url == url));
     }
+    assert_eq!(leased.len(), 3);
     for delivery in leased {
         assert!(
             ![ordered, saturated, inactive].contains(&delivery.webhook_id),
-            "an ordered, saturated or inactive webhook's deliveries are left to the claims"
+            "an ordered, inactive or roomless webhook's deliveries are left to the claims"
         );
         assert_eq!(delivery.attempt, 1);
         assert_eq!(delivery.identity.as_str(), "alice");
@@ -229,6 +226,22 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
         appended.deliveries_due,
         "the rest are due, for a claim to pick up"
     );
+    // One more event: the budget caps what is leased in all.
+    let one_more = [NewEvent {
+        id: EventId::generate(),
+        ..events[0].clone()
+    }];
+    let again = AppendRequest {
+        identity: IdentityKey(identity),
+        events: &one_more,
+    };
+    let capped = AppendLease { budget: 1, ..lease };
+    let appended = store.append_events(&[again], Some(&capped)).await.unwrap();
+    assert_eq!(
+        appended.leased.len(),
+        1,
+        "the budget caps the leased deliveries"
+    );
 
     let count = |condition: &'static str| {
         let pool = &pool;
@@ -241,15 +254,15 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
             .unwrap()
         }
     };
-    assert_eq!(count("true").await, 15);
+    assert_eq!(count("true").await, 20);
     assert_eq!(
         count("attempts = 1 AND next_attempt_at > created_at + interval '50 minutes'").await,
-        3,
+        4,
         "leased rows carry the lease, attempt 1 under way"
     );
     assert_eq!(
         count("attempts = 0 AND next_attempt_at = created_at").await,
-        12,
+        16,
         "the rest are due at once (the inactive webhook's held until it is active again)"
     );
     app.stop().await;

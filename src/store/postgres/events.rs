@@ -49,12 +49,15 @@ WITH counts AS (
         AS input (identity_id, position, id, type, data)
     JOIN bumped ON bumped.id = input.identity_id
     RETURNING identity_id, seq, id, type
+), room AS (
+    SELECT * FROM unnest($11::uuid[], $12::int[]) AS room (webhook_id, free)
 ), matched AS (
     SELECT w.id AS webhook_id, inserted.identity_id, inserted.seq, inserted.id AS event_id,
-           w.active AND NOT w.ordered AND w.id <> ALL($11::uuid[]) AS leasable
+           w.active AND NOT w.ordered AS leasable, coalesce(room.free, $13::int) AS room
     FROM inserted
     JOIN locked ON locked.id = inserted.identity_id
     JOIN webhooks w ON w.tenant_id = locked.tenant_id
+    LEFT JOIN room ON room.webhook_id = w.id
     WHERE (w.identities IS NULL OR locked.handle = ANY(w.identities))
       AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR inserted.type = ANY(w.event_names)
            OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(inserted.type, p)))
@@ -64,11 +67,11 @@ WITH counts AS (
            CASE WHEN leased THEN $10::timestamptz ELSE $8 END, CASE WHEN leased THEN 1 ELSE 0 END
     FROM (
         SELECT ranked.*, within_webhook
-            AND row_number() OVER (PARTITION BY within_webhook ORDER BY webhook_id, identity_id, seq) <= $13::bigint
+            AND row_number() OVER (PARTITION BY within_webhook ORDER BY webhook_id, identity_id, seq) <= $14::bigint
             AS leased
         FROM (
             SELECT matched.*, leasable
-                AND row_number() OVER (PARTITION BY leasable, webhook_id ORDER BY identity_id, seq) <= $12::bigint
+                AND row_number() OVER (PARTITION BY leasable, webhook_id ORDER BY identity_id, seq) <= room
                 AS within_webhook
             FROM matched
         ) AS ranked
@@ -129,8 +132,14 @@ pub async fn append_events(
     // The API shows milliseconds; storing exactly that makes the append's answer and every
     // later read agree.
     let created_at = Utc::now().trunc_subsecs(3);
-    let saturated: Vec<Uuid> = lease
-        .map(|lease| lease.saturated.iter().map(WebhookId::as_uuid).collect())
+    let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = lease
+        .map(|lease| {
+            lease
+                .room
+                .iter()
+                .map(|(webhook, free)| (webhook.as_uuid(), *free as i32))
+                .unzip()
+        })
         .unwrap_or_default();
     let rows = sqlx::query(APPEND)
         .bind(&count_ids)
@@ -143,8 +152,9 @@ pub async fn append_events(
         .bind(created_at)
         .bind(lease.map_or(created_at, |lease| lease.now))
         .bind(lease.map_or(created_at, |lease| lease.until))
-        .bind(&saturated)
-        .bind(lease.map_or(0, |lease| i64::from(lease.per_webhook)))
+        .bind(&room_ids)
+        .bind(&room_free)
+        .bind(lease.map_or(0, |lease| lease.default_room as i32))
         .bind(lease.map_or(0, |lease| i64::from(lease.budget)))
         .fetch_all(pool)
         .await?;
@@ -159,16 +169,15 @@ pub async fn append_events(
                 base.insert(identity, row.try_get("base")?);
                 deliveries_due |= row.try_get::<i64, _>("due")? > 0;
             }
-            Some(delivery) => leased_rows.push(LeasedRow {
-                identity,
-                seq: row.try_get("seq")?,
-                delivery,
-                webhook: row.try_get("webhook_id")?,
-                url: row.try_get("url")?,
-                rate_limit: row.try_get("rate_limit")?,
-                secrets: row.try_get("secrets")?,
-                handle: row.try_get("handle")?,
-            }),
+            // The append has committed: a delivery that cannot be read back is left to
+            // its lease, which runs out and lets a claim send it, rather than failing an
+            // append that happened.
+            Some(delivery) => match leased_row(row, identity, delivery) {
+                Ok(leased) => leased_rows.push(leased),
+                Err(error) => {
+                    tracing::error!(%error, %delivery, "a leased delivery could not be read back; it waits for its lease to end");
+                }
+            },
         }
     }
     let mut next: HashMap<i64, i64> = HashMap::with_capacity(base.len());
@@ -192,7 +201,7 @@ pub async fn append_events(
         }
         appended.push(events);
     }
-    let leased = leased_deliveries(requests, &appended, leased_rows)?;
+    let leased = leased_deliveries(requests, &appended, leased_rows);
     Ok(AppendedGroup {
         events: appended,
         leased,
@@ -200,14 +209,32 @@ pub async fn append_events(
     })
 }
 
-/// The leased deliveries, each with its event as just appended.
+fn leased_row(
+    row: &sqlx::postgres::PgRow,
+    identity: i64,
+    delivery: Uuid,
+) -> Result<LeasedRow, sqlx::Error> {
+    Ok(LeasedRow {
+        identity,
+        seq: row.try_get("seq")?,
+        delivery,
+        webhook: row.try_get("webhook_id")?,
+        url: row.try_get("url")?,
+        rate_limit: row.try_get("rate_limit")?,
+        secrets: row.try_get("secrets")?,
+        handle: row.try_get("handle")?,
+    })
+}
+
+/// The leased deliveries, each with its event as just appended. One that does not match
+/// (which the statement rules out) is left to its lease, as in `append_events`.
 fn leased_deliveries(
     requests: &[AppendRequest<'_>],
     appended: &[Vec<StoredEvent>],
     rows: Vec<LeasedRow>,
-) -> StoreResult<Vec<ClaimedDelivery>> {
+) -> Vec<ClaimedDelivery> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let events: HashMap<(i64, i64), &StoredEvent> = requests
         .iter()
@@ -219,19 +246,23 @@ fn leased_deliveries(
         })
         .collect();
     rows.into_iter()
-        .map(|row| {
-            let event = events
-                .get(&(row.identity, row.seq))
-                .ok_or(sqlx::Error::RowNotFound)?;
-            Ok(ClaimedDelivery {
-                id: DeliveryId::from_uuid(row.delivery),
+        .filter_map(|row| {
+            let delivery = DeliveryId::from_uuid(row.delivery);
+            let (Some(event), Ok(identity)) = (
+                events.get(&(row.identity, row.seq)),
+                IdentityHandle::parse(&row.handle),
+            ) else {
+                tracing::error!(%delivery, "a leased delivery does not match its append; it waits for its lease to end");
+                return None;
+            };
+            Some(ClaimedDelivery {
+                id: delivery,
                 webhook_id: WebhookId::from_uuid(row.webhook),
                 url: row.url,
                 attempt: 1,
                 rate_limit: row.rate_limit.map(|limit| limit as u32),
                 ordered: false,
-                identity: IdentityHandle::parse(&row.handle)
-                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
+                identity,
                 event: (*event).clone(),
                 secrets: row.secrets,
             })

@@ -177,6 +177,10 @@ impl Store for PgStore {
         events::find_events(&self.pool, ids).await
     }
 
+    fn honours_append_leases(&self) -> bool {
+        true
+    }
+
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],
