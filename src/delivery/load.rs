@@ -1,6 +1,6 @@
 //! What each webhook holds in this process, and so how much more it may take: its prefetch
-//! less what it has claimed and what appends under way may still lease to it. Claims and
-//! leasing appends draw on the same room, so one receiver cannot fill the process.
+//! less what it has claimed or been leased. Claims and leasing appends draw on the same
+//! room, so one receiver cannot fill the process.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,11 +23,12 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// The room each webhook has: `room` for those this process knows, `default_room` for
-/// any other.
+/// The room each webhook has: `room` for those listed, `default_room` for any other.
 pub struct Room {
     pub room: Vec<(WebhookId, u32)>,
     pub default_room: u32,
+    /// How many answers `Load` had seen when this was read.
+    answers: u64,
 }
 
 #[derive(Default)]
@@ -36,81 +37,75 @@ pub struct Load {
     busy: HashMap<WebhookId, u32>,
     /// Each webhook's recent request duration (a moving average) and rate limit.
     pace: HashMap<WebhookId, Pace>,
-    /// The most that appends under way may still lease to any one webhook.
-    promised: u32,
-    /// Webhooks a claim gave all the room they had, so due rows may have stayed behind:
-    /// room they get back calls for another claim.
+    /// Webhooks a claim gave all the room they had, so due rows of theirs may have stayed
+    /// behind: their next answer calls for another claim.
     left_behind: HashSet<WebhookId>,
-    /// A claim found no room at all for webhooks this process does not know yet.
-    unknown_left_behind: bool,
+    /// Answers so far, to tell whether room came back while a claim was under way.
+    answers: u64,
 }
 
 impl Load {
-    /// What each webhook may take now: its prefetch less what it holds and what appends
-    /// under way may still lease to it.
+    /// What each webhook may take now: its prefetch less what it holds. Listed: those
+    /// holding something, and those whose prefetch is below the default (a low rate limit);
+    /// any other has the default.
     pub fn room(&self, limits: &Limits) -> Room {
+        let default_room = Pace::UNKNOWN.prefetch(limits);
         let mut room: Vec<(WebhookId, u32)> = self
-            .pace
+            .busy
             .keys()
-            .chain(
-                self.busy
-                    .keys()
-                    .filter(|webhook| !self.pace.contains_key(webhook)),
-            )
+            .chain(self.pace.iter().filter_map(|(webhook, pace)| {
+                (pace.prefetch(limits) < default_room && !self.busy.contains_key(webhook))
+                    .then_some(webhook)
+            }))
             .map(|webhook| (*webhook, self.free(*webhook, limits)))
             .collect();
         room.sort_unstable_by_key(|(webhook, _)| *webhook);
         Room {
             room,
-            default_room: Pace::UNKNOWN.prefetch(limits).saturating_sub(self.promised),
+            default_room,
+            answers: self.answers,
         }
     }
 
-    /// The room for an append of `events` events to lease into, promised to it until
-    /// `unpromise`: the default room for every webhook, except those known to have less.
-    /// Each event yields at most one delivery per webhook, so no webhook can be given
-    /// more than `min(events, default_room)`.
-    pub fn promise(&mut self, events: usize, limits: &Limits) -> (Room, u32) {
-        let Room { room, default_room } = self.room(limits);
-        let constrained = room
-            .into_iter()
-            .filter(|(_, free)| *free < default_room)
-            .collect();
-        let promise = u32::try_from(events).unwrap_or(u32::MAX).min(default_room);
-        self.promised += promise;
-        let room = Room {
-            room: constrained,
-            default_room,
-        };
-        (room, promise)
+    /// The room an append may lease into: only the webhooks with less than the default
+    /// are listed. Appends under way at once may each take it, so a webhook can briefly
+    /// hold a few appends' worth beyond its prefetch; what then waits too long is handed
+    /// back, not sent late.
+    pub fn lease_room(&self, limits: &Limits) -> Room {
+        let mut room = self.room(limits);
+        let default_room = room.default_room;
+        room.room.retain(|(_, free)| *free < default_room);
+        room
     }
 
-    /// Takes back what an append was promised. True if a claim may have left rows behind
-    /// for lack of the room this frees.
-    pub fn unpromise(&mut self, promise: u32) -> bool {
-        self.promised -= promise;
-        promise > 0
-            && (std::mem::take(&mut self.unknown_left_behind) || !self.left_behind.is_empty())
-    }
-
-    /// Notes what a claim given `room` took, to know which webhooks it may have left rows
-    /// of behind.
-    pub fn claimed(&mut self, room: &Room, claimed: impl IntoIterator<Item = WebhookId>) {
+    /// Notes what a claim given `room` took. True if it should claim again at once: it
+    /// left some webhook's rows behind while room came back (an answer arrived during the
+    /// claim, which that answer could not know to wake).
+    pub fn claimed(&mut self, room: &Room, claimed: impl IntoIterator<Item = WebhookId>) -> bool {
         let mut taken: HashMap<WebhookId, u32> = HashMap::new();
         for webhook in claimed {
             *taken.entry(webhook).or_default() += 1;
         }
-        for (webhook, free) in &room.room {
-            if taken.remove(webhook).unwrap_or(0) >= *free {
-                self.left_behind.insert(*webhook);
-            }
-        }
-        for (webhook, taken) in taken {
-            if taken >= room.default_room {
+        let mut given: Vec<(WebhookId, u32, u32)> = room
+            .room
+            .iter()
+            .map(|(webhook, free)| (*webhook, *free, taken.remove(webhook).unwrap_or(0)))
+            .collect();
+        given.extend(
+            taken
+                .into_iter()
+                .map(|(webhook, taken)| (webhook, room.default_room, taken)),
+        );
+        let mut left_any = false;
+        for (webhook, free, taken) in given {
+            if taken >= free {
                 self.left_behind.insert(webhook);
+                left_any = true;
+            } else {
+                self.left_behind.remove(&webhook);
             }
         }
-        self.unknown_left_behind |= room.default_room == 0;
+        left_any && self.answers != room.answers
     }
 
     pub fn started(&mut self, webhook: WebhookId) {
@@ -120,6 +115,7 @@ impl Load {
     /// A request of `webhook`'s was answered (or handed back unsent). True if a claim may
     /// have left rows of it behind, which the room this frees lets go.
     pub fn answered(&mut self, webhook: WebhookId) -> bool {
+        self.answers += 1;
         if let Some(busy) = self.busy.get_mut(&webhook) {
             *busy -= 1;
             if *busy == 0 {
@@ -146,7 +142,6 @@ impl Load {
             .unwrap_or(&Pace::UNKNOWN)
             .prefetch(limits)
             .saturating_sub(busy)
-            .saturating_sub(self.promised)
     }
 }
 
@@ -228,34 +223,43 @@ mod tests {
     }
 
     #[test]
-    fn appends_under_way_take_their_share_of_every_webhooks_room() {
-        let (slow, fast) = (WebhookId::generate(), WebhookId::generate());
+    fn only_busy_or_tightly_limited_webhooks_are_listed_and_appends_see_only_those_with_less() {
+        let (slow, fast, throttled, idle) = (
+            WebhookId::generate(),
+            WebhookId::generate(),
+            WebhookId::generate(),
+            WebhookId::generate(),
+        );
         let mut load = Load::default();
         load.record_pace(slow, Duration::from_secs(15), None); // prefetch 32
         load.record_pace(fast, Duration::from_millis(2), None); // prefetch 128
+        load.record_pace(throttled, Duration::from_millis(2), Some(1)); // prefetch 30
+        load.record_pace(idle, Duration::from_millis(2), None);
         for _ in 0..30 {
             load.started(slow);
         }
+        load.started(fast);
 
-        // One append of 100 events: the slow webhook is known to have only 2 left.
-        let (first, promised) = load.promise(100, &LIMITS);
-        assert_eq!(promised, 32);
-        assert_eq!(first.default_room, 32);
-        assert_eq!(
-            first.room,
-            vec![(slow, 2)],
-            "only the webhooks with less are listed"
-        );
-        // A second append, while the first is under way, gets what is left after it:
-        // nothing, as the first may still lease 32 to a webhook this process never saw.
-        let (second, promised) = load.promise(100, &LIMITS);
-        assert_eq!((second.default_room, promised), (0, 0));
-        assert_eq!(free_of(&second, slow), 0);
         let claims = load.room(&LIMITS);
-        assert_eq!(free_of(&claims, fast), 128 - 32);
-        assert_eq!(free_of(&claims, slow), 0);
-        assert!(!load.unpromise(32), "no claim was left without room");
-        assert_eq!(free_of(&load.room(&LIMITS), fast), 128);
+        assert_eq!(claims.default_room, 32);
+        assert_eq!(
+            claims.room.len(),
+            3,
+            "the idle fast webhook takes the default"
+        );
+        assert_eq!(free_of(&claims, slow), 2);
+        assert_eq!(free_of(&claims, fast), 127);
+        assert_eq!(free_of(&claims, throttled), 30);
+        assert_eq!(free_of(&claims, idle), 32);
+
+        let appends = load.lease_room(&LIMITS);
+        assert_eq!(free_of(&appends, slow), 2);
+        assert_eq!(free_of(&appends, throttled), 30);
+        assert_eq!(
+            free_of(&appends, fast),
+            32,
+            "more than the default is capped at it"
+        );
     }
 
     #[test]
@@ -268,7 +272,7 @@ mod tests {
         load.started(roomy);
         let room = load.room(&LIMITS);
         assert_eq!(free_of(&room, full), 0);
-        load.claimed(&room, [roomy]);
+        assert!(!load.claimed(&room, [roomy]), "nothing came back meanwhile");
         load.started(roomy);
 
         assert!(!load.answered(roomy), "it was given more room than it took");
@@ -277,10 +281,23 @@ mod tests {
             !load.answered(full),
             "once is enough until a claim leaves it again"
         );
+    }
 
-        let (_, promised) = load.promise(1, &LIMITS);
+    #[test]
+    fn an_answer_during_a_claim_that_left_rows_behind_calls_for_another_at_once() {
+        let webhook = WebhookId::generate();
+        let mut load = Load::default();
+        for _ in 0..32 {
+            load.started(webhook);
+        }
         let room = load.room(&LIMITS);
-        load.claimed(&room, std::iter::repeat_n(full, 31));
-        assert!(load.unpromise(promised), "a webhook was left with no room");
+        // Answered while the claim is under way: not yet marked, so it wakes nobody.
+        assert!(!load.answered(webhook));
+        assert!(load.claimed(&room, []), "the claim must look again");
+        let room = load.room(&LIMITS);
+        assert!(
+            !load.claimed(&room, [webhook]),
+            "nothing came back this time"
+        );
     }
 }

@@ -202,7 +202,8 @@ impl DeliveryPool {
                     return;
                 }
             };
-            self.load
+            let again = self
+                .load
                 .lock()
                 .expect("load lock")
                 .claimed(&room, claimed.iter().map(|delivery| delivery.webhook_id));
@@ -223,7 +224,7 @@ impl DeliveryPool {
                     .expect("a claim returns at most `limit` rows");
                 self.start(delivery, lease_until, slot);
             }
-            if !full {
+            if !full && !again {
                 return;
             }
         }
@@ -278,7 +279,7 @@ impl DeliveryPool {
     /// this process, held until `adopt` takes it: none while the workers are not running
     /// or if the store cannot lease on append. At most half the free room, so claims
     /// (ordered webhooks, retries) always find some, and a few deliveries per event; and
-    /// for each webhook, what is left of its prefetch (`Load::promise`).
+    /// for each webhook, what is left of its prefetch (`Load::lease_room`).
     pub fn reserve(self: &Arc<Self>, events: usize) -> Option<LeaseReservation> {
         // Taken first, so shutdown waits for this append to hand its deliveries over (or
         // back), and `adopt` sees `running` as shutdown has left it.
@@ -295,11 +296,11 @@ impl DeliveryPool {
         let slots = Arc::clone(&self.slots)
             .try_acquire_many_owned(budget)
             .ok()?;
-        let (room, promise) = self
+        let room = self
             .load
             .lock()
             .expect("load lock")
-            .promise(events, &self.limits());
+            .lease_room(&self.limits());
         let now = self.clock.now();
         Some(LeaseReservation {
             lease: AppendLease {
@@ -310,7 +311,6 @@ impl DeliveryPool {
                 budget,
             },
             slots: Some(slots),
-            promise,
             pool: Arc::clone(self),
             _shutdown_waits: shutdown_waits,
         })
@@ -582,8 +582,6 @@ struct SuccessBatch {
 pub struct LeaseReservation {
     pub lease: AppendLease,
     slots: Option<OwnedSemaphorePermit>,
-    /// What `Load::promise` set aside for it.
-    promise: u32,
     pool: Arc<DeliveryPool>,
     _shutdown_waits: TaskTrackerToken,
 }
@@ -591,16 +589,6 @@ pub struct LeaseReservation {
 impl Drop for LeaseReservation {
     fn drop(&mut self) {
         drop(self.slots.take());
-        let left_behind = self
-            .pool
-            .load
-            .lock()
-            .expect("load lock")
-            .unpromise(self.promise);
-        if left_behind {
-            self.pool.wake();
-        } else {
-            self.pool.room_freed();
-        }
+        self.pool.room_freed();
     }
 }
