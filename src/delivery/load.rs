@@ -37,11 +37,15 @@ pub struct Load {
     busy: HashMap<WebhookId, u32>,
     /// Each webhook's recent request duration (a moving average) and rate limit.
     pace: HashMap<WebhookId, Pace>,
-    /// Webhooks a claim gave all the room they had, so due rows of theirs may have stayed
-    /// behind: their next answer calls for another claim.
+    /// Webhooks a claim gave no more room than they took (none, for one at its prefetch),
+    /// so due rows of theirs may have stayed behind: their next answer calls for another
+    /// claim.
     left_behind: HashSet<WebhookId>,
-    /// Answers so far, to tell whether room came back while a claim was under way.
+    /// Answers so far, to tell which came while a claim was under way.
     answers: u64,
+    /// Each webhook's last answer, as a count of `answers`, kept while a claim that read
+    /// the room before it may still be under way.
+    last_answer: HashMap<WebhookId, u64>,
 }
 
 impl Load {
@@ -79,8 +83,8 @@ impl Load {
     }
 
     /// Notes what a claim given `room` took. True if it should claim again at once: it
-    /// left some webhook's rows behind while room came back (an answer arrived during the
-    /// claim, which that answer could not know to wake).
+    /// left a webhook's rows behind and that webhook was answered during the claim, which
+    /// the answer could not know to wake.
     pub fn claimed(&mut self, room: &Room, claimed: impl IntoIterator<Item = WebhookId>) -> bool {
         let mut taken: HashMap<WebhookId, u32> = HashMap::new();
         for webhook in claimed {
@@ -96,16 +100,21 @@ impl Load {
                 .into_iter()
                 .map(|(webhook, taken)| (webhook, room.default_room, taken)),
         );
-        let mut left_any = false;
+        let mut again = false;
         for (webhook, free, taken) in given {
             if taken >= free {
                 self.left_behind.insert(webhook);
-                left_any = true;
+                again |= self
+                    .last_answer
+                    .get(&webhook)
+                    .is_some_and(|answer| *answer > room.answers);
             } else {
                 self.left_behind.remove(&webhook);
             }
         }
-        left_any && self.answers != room.answers
+        // Only answers after this claim's look at the room can matter to the next claim.
+        self.last_answer.retain(|_, answer| *answer > room.answers);
+        again
     }
 
     pub fn started(&mut self, webhook: WebhookId) {
@@ -116,6 +125,7 @@ impl Load {
     /// have left rows of it behind, which the room this frees lets go.
     pub fn answered(&mut self, webhook: WebhookId) -> bool {
         self.answers += 1;
+        self.last_answer.insert(webhook, self.answers);
         if let Some(busy) = self.busy.get_mut(&webhook) {
             *busy -= 1;
             if *busy == 0 {
@@ -258,7 +268,7 @@ mod tests {
         assert_eq!(
             free_of(&appends, fast),
             32,
-            "more than the default is capped at it"
+            "not listed for appends: it gets the default"
         );
     }
 
@@ -284,20 +294,60 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_during_a_claim_that_left_rows_behind_calls_for_another_at_once() {
-        let webhook = WebhookId::generate();
-        let mut load = Load::default();
-        for _ in 0..32 {
-            load.started(webhook);
-        }
+    fn an_answer_during_a_claim_that_left_its_rows_behind_calls_for_another_at_once() {
+        let (full, other) = (WebhookId::generate(), WebhookId::generate());
+        let busy_load = || {
+            let mut load = Load::default();
+            for _ in 0..32 {
+                load.started(full);
+            }
+            load.started(other);
+            load
+        };
+
+        let mut load = busy_load();
         let room = load.room(&LIMITS);
-        // Answered while the claim is under way: not yet marked, so it wakes nobody.
-        assert!(!load.answered(webhook));
+        // Another webhook answered during the claim: no reason to claim again.
+        assert!(!load.answered(other));
+        assert!(!load.claimed(&room, []));
+
+        let mut load = busy_load();
+        let room = load.room(&LIMITS);
+        // The full one answered during the claim: not yet marked, so it woke nobody.
+        assert!(!load.answered(full));
         assert!(load.claimed(&room, []), "the claim must look again");
         let room = load.room(&LIMITS);
         assert!(
-            !load.claimed(&room, [webhook]),
-            "nothing came back this time"
+            !load.claimed(&room, [full]),
+            "that answer was seen by this claim"
+        );
+    }
+
+    #[test]
+    fn a_webhook_given_more_room_than_it_took_is_no_longer_left_behind() {
+        let (listed, unlisted) = (WebhookId::generate(), WebhookId::generate());
+        let mut load = Load::default();
+        for _ in 0..32 {
+            load.started(listed);
+        }
+        let room = load.room(&LIMITS);
+        assert_eq!(free_of(&room, listed), 0);
+        // Not listed, so it had the default room, 32, and took all of it.
+        load.claimed(&room, std::iter::repeat_n(unlisted, 32));
+        load.answered(listed);
+        load.started(listed);
+        load.answered(listed);
+
+        let room = load.room(&LIMITS);
+        assert_eq!(free_of(&room, listed), 1);
+        load.claimed(&room, []);
+        assert!(
+            !load.answered(listed),
+            "given room it did not use: no rows of it were left"
+        );
+        assert!(
+            load.answered(unlisted),
+            "it took all the default room: rows of it may be left"
         );
     }
 }

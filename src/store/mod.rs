@@ -88,8 +88,8 @@ pub struct WebhookPatch {
     pub active: Option<bool>,
 }
 
-/// A claim: due deliveries, at most `limit`, at most `room` of any one webhook (its free
-/// in-flight slots and rate-limit tokens in this process; `default_room` for the rest).
+/// A claim: due deliveries, at most `limit`, at most `room` of any one webhook (what is
+/// left of its prefetch in this process; `default_room` for webhooks not listed).
 pub struct ClaimRequest<'a> {
     pub now: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
