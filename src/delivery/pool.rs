@@ -186,8 +186,7 @@ impl DeliveryPool {
             let limit = slots.num_permits() as u32;
             let room = self.load.lock().expect("load lock").room(&self.limits());
             let now = self.clock.now();
-            let lease_until =
-                now + chrono::Duration::from_std(self.config.lease).expect("a sane lease");
+            let lease_until = self.lease_from(now);
             let request = ClaimRequest {
                 now,
                 lease_until,
@@ -245,6 +244,11 @@ impl DeliveryPool {
                 return Some(slots);
             }
         }
+    }
+
+    /// When a lease taken at `now` ends, for claims and leasing appends alike.
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.config.lease).expect("a sane lease")
     }
 
     fn limits(&self) -> Limits {
@@ -305,7 +309,7 @@ impl DeliveryPool {
         Some(LeaseReservation {
             lease: AppendLease {
                 now,
-                until: now + chrono::Duration::from_std(self.config.lease).expect("a sane lease"),
+                until: self.lease_from(now),
                 room: room.room,
                 default_room: room.default_room,
                 budget,
