@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -11,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::delivery::pool::DeliveryPool;
+use crate::http::serve::ConnectionLimits;
 use crate::http::state::{AppState, Health, Settings};
 use crate::keyring::Keyring;
 use crate::log::EventLog;
@@ -24,6 +24,7 @@ use crate::tenant::{KeyHash, KeySecret};
 pub struct App {
     state: AppState,
     body_limit: usize,
+    limits: ConnectionLimits,
     /// Cancelled when shutdown begins: held long-polls answer at once.
     stopping: CancellationToken,
     /// Cancelled once every append has committed: the last heads are broadcast, then the
@@ -130,6 +131,7 @@ impl App {
             wakeups,
             Arc::clone(&metrics),
             stopping.clone(),
+            config.outcome_wait,
         ));
         let state = AppState {
             log,
@@ -141,6 +143,7 @@ impl App {
                 allow_private_webhooks: config.allows_private_webhooks(),
                 api: !config.workers_only,
                 stream_heartbeat: config.stream_heartbeat,
+                body_timeout: config.body_timeout,
             }),
             metrics,
             health,
@@ -149,6 +152,10 @@ impl App {
         Ok(App {
             state,
             body_limit: config.body_limit,
+            limits: ConnectionLimits {
+                max_connections: config.max_connections.max(1),
+                header_timeout: config.header_timeout,
+            },
             stopping,
             background_stop,
             writers,
@@ -189,6 +196,7 @@ impl App {
         let App {
             state,
             body_limit,
+            limits,
             stopping,
             background_stop,
             writers,
@@ -196,26 +204,16 @@ impl App {
             store,
             ..
         } = self;
+        let metrics = Arc::clone(&state.metrics);
         let router = crate::http::router(state, body_limit);
-        let begin_stopping = {
+        {
             let stopping = stopping.clone();
-            async move {
+            tokio::spawn(async move {
                 shutdown.cancelled().await;
                 stopping.cancel();
-            }
-        };
-        // `into_make_service` shares the route table between connections; serving the `Router`
-        // itself would rebuild it for every connection (~6 KB each, times 10,000 long-polls).
-        let server = axum::serve(listener, router.into_make_service())
-            .with_graceful_shutdown(begin_stopping);
-        let drain_deadline = async {
-            stopping.cancelled().await;
-            tokio::time::sleep(crate::http::DRAIN_TIMEOUT).await;
-        };
-        tokio::select! {
-            served = server => served.context("serving HTTP")?,
-            _ = drain_deadline => tracing::warn!("requests still in flight after the drain timeout; closing"),
+            });
         }
+        crate::http::serve::serve(listener, router, limits, metrics, stopping).await;
         // The router (and with it the last handle on the appender) is gone: the writers
         // commit what is queued and exit.
         writers.close();

@@ -63,6 +63,20 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_BODY_LIMIT", default_value = "1MiB", value_parser = parse_size)]
     pub body_limit: usize,
 
+    /// HTTP connections open at once (held long-polls and streams count); past it, new
+    /// connections are answered 503.
+    #[arg(long, env = "SEQHOOK_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// A request's headers must arrive within this; a keep-alive connection idle this long
+    /// is closed.
+    #[arg(long, env = "SEQHOOK_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// A request's body must arrive whole within this, or the request is answered 408.
+    #[arg(long, env = "SEQHOOK_BODY_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub body_timeout: Duration,
+
     /// Database connections in the pool (the wake-up listener has one more of its own).
     #[arg(long, env = "SEQHOOK_DB_POOL", default_value_t = 14)]
     pub db_pool: u32,
@@ -112,6 +126,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = parse_heartbeat)]
     pub stream_heartbeat: Duration,
 
+    /// How long an append whose commit went unacknowledged (the connection broke) keeps
+    /// looking its events up before it answers 503 `outcome_unknown`.
+    #[arg(long, env = "SEQHOOK_OUTCOME_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub outcome_wait: Duration,
+
     /// Run the API only, no delivery workers.
     #[arg(long, conflicts_with = "workers_only")]
     pub no_workers: bool,
@@ -129,6 +148,15 @@ fn parse_heartbeat(raw: &str) -> Result<Duration, String> {
         return Err("the heartbeat interval must be at least 1ms".into());
     }
     Ok(interval)
+}
+
+/// At least a millisecond: a zero deadline would refuse every request.
+fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw).map_err(|error| error.to_string())?;
+    if timeout < Duration::from_millis(1) {
+        return Err("a timeout must be at least 1ms".into());
+    }
+    Ok(timeout)
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {

@@ -34,7 +34,11 @@ impl Keyring {
 
     /// The live key `presented` stands for, if any.
     pub async fn authenticate(&self, presented: &str) -> StoreResult<Option<ApiKey>> {
-        let hash = KeyHash::of(presented);
+        self.authenticate_hash(KeyHash::of(presented)).await
+    }
+
+    /// The live key whose hash is `hash`, if any.
+    pub async fn authenticate_hash(&self, hash: KeyHash) -> StoreResult<Option<ApiKey>> {
         let cached = self.cache.lock().expect("keyring lock").get(&hash).cloned();
         let found = match cached {
             Some((key, stored, fetched)) if fetched.elapsed() < CACHE_TTL => Some((key, stored)),
@@ -75,8 +79,52 @@ impl Keyring {
         self.revocations.send_modify(|generation| *generation += 1);
     }
 
-    /// Changes whenever a key may have been revoked.
-    pub fn revocations(&self) -> watch::Receiver<u64> {
-        self.revocations.subscribe()
+    /// Watches the key whose hash is `hash`, for a request that outlives its
+    /// authentication: a held long-poll, a stream.
+    pub fn watch(self: &Arc<Self>, hash: KeyHash) -> KeyWatch {
+        KeyWatch {
+            keyring: Arc::clone(self),
+            hash,
+            revocations: self.revocations.subscribe(),
+        }
+    }
+}
+
+/// One key, watched for its revocation. A revocation anywhere moves the keyring's
+/// generation; the key is then looked up again, which costs a query only for a key that
+/// was evicted from the cache, the revoked one.
+pub struct KeyWatch {
+    keyring: Arc<Keyring>,
+    hash: KeyHash,
+    revocations: watch::Receiver<u64>,
+}
+
+impl KeyWatch {
+    /// Resolves once the key is known to be revoked. A look-up that fails (the database is
+    /// down) proves nothing, so it keeps watching.
+    pub async fn revoked(&mut self) {
+        loop {
+            if self.revocations.changed().await.is_err() {
+                return std::future::pending().await; // the keyring is gone, and with it the app
+            }
+            if self.is_revoked().await {
+                return;
+            }
+        }
+    }
+
+    /// Whether the key was revoked since it was last checked: a look-up only if any key was
+    /// forgotten meanwhile. An answer about to go out asks this, so a revocation that lands
+    /// while it is being made is not missed.
+    pub async fn revoked_meanwhile(&mut self) -> bool {
+        if !self.revocations.has_changed().unwrap_or(false) {
+            return false;
+        }
+        self.revocations.borrow_and_update();
+        self.is_revoked().await
+    }
+
+    async fn is_revoked(&self) -> bool {
+        matches!(self.keyring.authenticate_hash(self.hash).await, Ok(None))
     }
 }

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub delivery_duration: Histogram,
     pub delivery_lag: Histogram,
     pub outbox_depth: Gauge,
+    pub connections_open: Gauge,
+    pub connections_refused: Counter,
 }
 
 impl Metrics {
@@ -82,6 +84,14 @@ impl Metrics {
             "seqhook_outbox_depth",
             "Deliveries pending: due, leased, held or waiting for a retry.",
         );
+        let connections_open = gauge(
+            "seqhook_connections_open",
+            "HTTP connections open now, held long-polls and streams included.",
+        );
+        let connections_refused = counter(
+            "seqhook_connections_refused_total",
+            "HTTP connections answered 503 because the connection cap was reached.",
+        );
         recorder.describe_counter(
             KeyName::from_const_str("seqhook_deliveries_total"),
             None,
@@ -106,6 +116,8 @@ impl Metrics {
             delivery_duration,
             delivery_lag,
             outbox_depth,
+            connections_open,
+            connections_refused,
         })
     }
 

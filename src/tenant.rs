@@ -193,7 +193,7 @@ pub enum InvalidGrant {
     BoundScope,
     #[error("{0}")]
     Identity(#[from] crate::log::identity::InvalidHandle),
-    #[error("a key name is at most 200 characters")]
+    #[error("a key name is at most 200 characters, with no NUL (\\u0000)")]
     Name,
 }
 
@@ -234,7 +234,10 @@ impl KeyGrant {
         {
             return Err(InvalidGrant::BoundScope);
         }
-        if name.as_ref().is_some_and(|name| name.chars().count() > 200) {
+        if name
+            .as_ref()
+            .is_some_and(|name| name.chars().count() > 200 || name.contains('\0'))
+        {
             return Err(InvalidGrant::Name);
         }
         Ok(Self {

@@ -85,6 +85,10 @@ impl Report {
         }
     }
 
+    pub fn text(self, key: &'static str, label: &'static str, value: &str) -> Self {
+        self.column(key, label, value.to_owned(), Value::from(value))
+    }
+
     pub fn int(self, key: &'static str, label: &'static str, value: u64) -> Self {
         self.column(key, label, value.to_string(), Value::from(value))
     }

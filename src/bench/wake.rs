@@ -35,6 +35,11 @@ pub struct WakeArgs {
     /// Concurrent (long-poll, appender) pairs, each on its own identity.
     #[arg(long, default_value_t = 1)]
     pub pairs: usize,
+    /// Hold the long-polls on this second server, sharing the first one's database
+    /// (appends still go to `--url`): the wake-up then crosses processes through
+    /// `LISTEN/NOTIFY`.
+    #[arg(long)]
+    pub poll_url: Option<String>,
 }
 
 /// What one pair measured.
@@ -59,11 +64,24 @@ pub(crate) async fn run(target: &Target, args: WakeArgs) -> anyhow::Result<()> {
     let body = Arc::new(EventBody::new());
     let errors = Arc::new(Errors::default());
 
+    let poll_base = args
+        .poll_url
+        .as_deref()
+        .map(|url| url.trim_end_matches('/'));
     let mut pairs = JoinSet::new();
     for handle in handles {
-        let url = tenant.events_url(&handle)?;
+        let urls = Urls {
+            append: tenant.events_url(&handle)?,
+            poll: match poll_base {
+                Some(base) => {
+                    let url = format!("{base}/v1/identities/{handle}/events");
+                    Url::parse(&url).with_context(|| format!("invalid URL {url}"))?
+                }
+                None => tenant.events_url(&handle)?,
+            },
+        };
         let (tenant, body, errors) = (tenant.clone(), body.clone(), errors.clone());
-        pairs.spawn(async move { pair(tenant, handle, url, body, per_pair, errors).await });
+        pairs.spawn(async move { pair(tenant, handle, urls, body, per_pair, errors).await });
     }
     let mut total = Tally::default();
     while let Some(joined) = pairs.join_next().await {
@@ -73,6 +91,15 @@ pub(crate) async fn run(target: &Target, args: WakeArgs) -> anyhow::Result<()> {
     }
 
     Report::new("wake")
+        .text(
+            "wakeUp",
+            "wake-up",
+            if args.poll_url.is_some() {
+                "cross-process"
+            } else {
+                "in-process"
+            },
+        )
         .int("pairs", "pairs", args.pairs as u64)
         .int("samples", "samples", total.latency.count())
         .float("p50Ms", "p50 ms", total.latency.p50_ms(), 3)
@@ -84,10 +111,16 @@ pub(crate) async fn run(target: &Target, args: WakeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a pair appends, and where it long-polls: the same server, or another one.
+struct Urls {
+    append: Url,
+    poll: Url,
+}
+
 async fn pair(
     tenant: Tenant,
     handle: String,
-    url: Url,
+    urls: Urls,
     body: Arc<EventBody>,
     samples: usize,
     errors: Arc<Errors>,
@@ -95,13 +128,13 @@ async fn pair(
     let mut tally = Tally::default();
     let mut head = 0_u64;
     for _ in 0..samples {
-        let mut poll_url = url.clone();
+        let mut poll_url = urls.poll.clone();
         poll_url.set_query(Some(&format!("since={head}&wait=25")));
         let poll = tokio::spawn(long_poll(tenant.get(poll_url)));
         tokio::time::sleep(ARM_DELAY).await;
 
         let sent = tenant
-            .post_json(url.clone(), body.body(&handle, 1))
+            .post_json(urls.append.clone(), body.body(&handle, 1))
             .send()
             .await;
         let appended = match check(sent, StatusCode::CREATED).await {

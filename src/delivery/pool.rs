@@ -271,9 +271,14 @@ impl DeliveryPool {
             .expect("load lock")
             .started(delivery.webhook_id);
         self.leased.lock().expect("leases lock").insert(delivery.id);
+        // Reserved here, in the order deliveries are handed over, not in the tasks, which
+        // run in no particular order.
+        let turn = delivery
+            .rate_limit
+            .map(|per_second| self.rate_limits.reserve(delivery.webhook_id, per_second));
         let pool = Arc::clone(self);
         self.tasks.spawn(async move {
-            Arc::clone(&pool).deliver(delivery, lease_until).await;
+            Arc::clone(&pool).deliver(delivery, lease_until, turn).await;
             drop(slot);
             pool.room_freed();
         });
@@ -376,17 +381,20 @@ impl DeliveryPool {
         )
     }
 
-    async fn deliver(self: Arc<Self>, delivery: ClaimedDelivery, lease_until: DateTime<Utc>) {
+    async fn deliver(
+        self: Arc<Self>,
+        delivery: ClaimedDelivery,
+        lease_until: DateTime<Utc>,
+        turn: Option<tokio::time::Instant>,
+    ) {
+        if let Some(turn) = turn {
+            tokio::time::sleep_until(turn).await;
+        }
         let sending = self
             .sending_slots(delivery.webhook_id)
             .acquire_owned()
             .await
             .expect("never closed");
-        if let Some(per_second) = delivery.rate_limit {
-            self.rate_limits
-                .acquire(delivery.webhook_id, per_second)
-                .await;
-        }
         let request = self.requests.acquire().await.expect("never closed");
         // A request must end before its lease does, or another claim could send it too.
         let latest_start =

@@ -14,6 +14,10 @@ pub enum InvalidTarget {
     Scheme,
     #[error("webhook URLs must be at most 2,048 characters")]
     Length,
+    #[error(
+        "webhook URLs may not hold spaces or control characters (tab, CR, LF, NUL); percent-encode them"
+    )]
+    Unencoded,
     #[error("the host does not resolve")]
     Unresolvable,
     #[error("the host resolves to a private, loopback, link-local or metadata address ({0})")]
@@ -29,6 +33,11 @@ impl WebhookUrl {
     pub async fn parse(raw: &str, allow_private: bool) -> Result<Self, InvalidTarget> {
         if raw.len() > 2048 {
             return Err(InvalidTarget::Length);
+        }
+        // The URL parser drops tabs and newlines and trims spaces and control characters
+        // without a word: the URL stored would not be the one the client sent.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(InvalidTarget::Unencoded);
         }
         let url = Url::parse(raw).map_err(|_| InvalidTarget::Malformed)?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -155,9 +164,22 @@ mod tests {
             Err(InvalidTarget::Scheme)
         );
         assert_eq!(
-            WebhookUrl::parse("not a url", true).await,
+            WebhookUrl::parse("not-a-url", true).await,
             Err(InvalidTarget::Malformed)
         );
+        for raw in [
+            "https://example.com/a\r\nb",
+            "https://example.com/\tx",
+            "https://example.com/\0",
+            " https://example.com/",
+            "https://example.com/ x",
+        ] {
+            assert_eq!(
+                WebhookUrl::parse(raw, true).await,
+                Err(InvalidTarget::Unencoded),
+                "{raw:?}"
+            );
+        }
         assert!(
             WebhookUrl::parse("https://93.184.216.34/hook", false)
                 .await

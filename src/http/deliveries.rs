@@ -15,18 +15,17 @@ use crate::id::{DeliveryId, WebhookId};
 use crate::log::identity::IdentityHandle;
 use crate::tenant::Scope;
 
+/// The delivery log's filters. The page (`limit`, `after`) is read from the same query
+/// string by `ListQuery`: serde's `flatten` would hand it every value as a string, and
+/// `limit=10` would fail as "expected u32".
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct DeliveryQuery {
+pub struct DeliveryFilter {
     #[param(value_type = Option<DeliveryStatus>, inline)]
     status: Option<String>,
     /// Only this identity's deliveries.
     #[param(value_type = Option<IdentityHandle>, inline)]
     identity: Option<String>,
-    // Documented by `ListQuery`'s own parameters, which serde flattens in.
-    #[serde(flatten)]
-    #[param(ignore)]
-    page: ListQuery,
 }
 
 #[utoipa::path(
@@ -38,7 +37,7 @@ pub struct DeliveryQuery {
     description = "Oldest first, each with its attempts. Needs `webhooks`.",
     params(
         ("id" = inline(WebhookId), Path, description = "The webhook's id"),
-        DeliveryQuery,
+        DeliveryFilter,
         ListQuery,
     ),
     responses(
@@ -55,7 +54,8 @@ pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
     Path(webhook): Path<String>,
-    QueryParams(query): QueryParams<DeliveryQuery>,
+    QueryParams(query): QueryParams<DeliveryFilter>,
+    QueryParams(page): QueryParams<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
     let webhook: WebhookId = webhook.parse().map_err(|_| ApiError::NotFound("webhook"))?;
@@ -84,8 +84,8 @@ pub async fn list(
                 .map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))
         })
         .transpose()?;
-    let limit = query.page.limit()?;
-    let after = query.page.after(|id| id.parse::<DeliveryId>().ok())?;
+    let limit = page.limit()?;
+    let after = page.after(|id| id.parse::<DeliveryId>().ok())?;
     let deliveries = state
         .store
         .list_deliveries(

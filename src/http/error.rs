@@ -37,6 +37,10 @@ pub enum ApiError {
         details: Value,
     },
     Unavailable(StoreError),
+    /// 503: an append may or may not have committed; retrying with these ids is safe.
+    OutcomeUnknown(Vec<crate::id::EventId>),
+    /// 408: the request body did not arrive in time.
+    BodyTimeout,
     Internal(String),
 }
 
@@ -119,6 +123,20 @@ impl IntoResponse for ApiError {
                     json!({}),
                 )
             }
+            ApiError::OutcomeUnknown(ids) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                "the database did not acknowledge this append, which may or may not have been \
+                 committed; send it again with these event ids to make the retry safe"
+                    .into(),
+                json!({ "ids": ids }),
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time".into(),
+                json!({}),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (
@@ -136,14 +154,30 @@ impl IntoResponse for ApiError {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ApiError::Unavailable(error),
+            StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_) => {
+                ApiError::Unavailable(error)
+            }
+            StoreError::Unstorable(source) => {
+                tracing::warn!(error = %source, "the database refused a value the API let through");
+                ApiError::bad_request(
+                    "invalid_text",
+                    "a text field holds a character that cannot be stored (NUL)",
+                )
+            }
             StoreError::DuplicateEventId => ApiError::Conflict {
                 code: "event_id_conflict",
                 message: "an event with this id is being appended concurrently; retry".into(),
@@ -167,6 +201,11 @@ impl From<LogError> for ApiError {
                 message,
                 details: json!({ "pointer": pointer, "type": event_type }),
             },
+            LogError::InvalidData { pointer, .. } => ApiError::BadRequest {
+                code: "invalid_body",
+                message,
+                details: json!({ "pointer": pointer }),
+            },
             LogError::SchemaViolations(violations) => ApiError::Unprocessable {
                 code: "schema_violation",
                 message,
@@ -177,6 +216,7 @@ impl From<LogError> for ApiError {
                 message,
                 details: json!({ "id": id }),
             },
+            LogError::OutcomeUnknown { ids } => ApiError::OutcomeUnknown(ids),
             LogError::SinceBeyondHead { head } => ApiError::BadRequest {
                 code: "since_beyond_head",
                 message,

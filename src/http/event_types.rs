@@ -172,10 +172,10 @@ pub async fn define(
             details: serde_json::json!({}),
         });
     }
-    if body.description.chars().count() > 1_000 {
+    if body.description.chars().count() > 1_000 || body.description.contains('\0') {
         return Err(ApiError::bad_request(
             "invalid_description",
-            "a description is at most 1,000 characters",
+            "a description is at most 1,000 characters, with no NUL (\\u0000)",
         ));
     }
     let schema = EventSchema::compile(body.description, body.schema)

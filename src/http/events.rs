@@ -161,12 +161,6 @@ impl AppendBody {
         bodies
             .into_iter()
             .map(|(at, body)| {
-                if !body.data.get().trim_start().starts_with('{') {
-                    return Err(ApiError::bad_request(
-                        "invalid_body",
-                        format!("`{at}/data` must be a JSON object"),
-                    ));
-                }
                 if let Some(id) = body.id {
                     if !seen.insert(id) {
                         return Err(ApiError::bad_request(
@@ -301,7 +295,16 @@ pub async fn pull(
     let request = pull_request(query, state.settings.max_wait)?;
     let identity = state.log.resolve(auth.0.tenant_id, &handle).await?;
     state.metrics.pulls.increment(1);
-    let page = state.log.pull(identity, request).await?;
+    // A held long-poll outlives the key check it began with: a revocation ends it, and an
+    // answer made while one lands is not sent.
+    let mut key = auth.watch(&state.keyring);
+    let page = tokio::select! {
+        page = state.log.pull(identity, request) => page?,
+        () = key.revoked() => return Err(ApiError::Unauthenticated),
+    };
+    if key.revoked_meanwhile().await {
+        return Err(ApiError::Unauthenticated);
+    }
     let response = PullResponse {
         events: page
             .events

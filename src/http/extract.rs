@@ -11,6 +11,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
+use std::sync::Arc;
+
+use crate::keyring::{KeyWatch, Keyring};
 use crate::log::identity::IdentityHandle;
 use crate::tenant::{ApiKey, KeyHash, Scope};
 
@@ -18,13 +21,11 @@ use crate::tenant::{ApiKey, KeyHash, Scope};
 /// are 400; a body over the limit is 413.
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(body_rejection)?;
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -32,18 +33,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// A body that may be empty: `PUT` of a resource that takes no fields.
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(body_rejection)?;
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
         parse_json(&bytes).map(|value| OptionalJson(Some(value)))
     }
+}
+
+/// The whole body, within the size limit and the body deadline: a client that announces a
+/// body and sends it slowly, or never, is answered 408 rather than holding the request.
+async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(
+        state.settings.body_timeout,
+        Bytes::from_request(request, state),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout)?
+    .map_err(body_rejection)
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
@@ -101,10 +112,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Handle {
     }
 }
 
-/// The caller's live API key.
-pub struct Auth(pub ApiKey);
+/// The caller's live API key, and the hash it was presented as.
+pub struct Auth(pub ApiKey, KeyHash);
 
 impl Auth {
+    /// Watches this key for its revocation, for a request that outlives this check.
+    pub fn watch(&self, keyring: &Arc<Keyring>) -> KeyWatch {
+        keyring.watch(self.1)
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.0.has_scope(scope) {
             Ok(())
@@ -128,8 +144,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        match state.keyring.authenticate(presented).await? {
-            Some(key) => Ok(Auth(key)),
+        let hash = KeyHash::of(presented);
+        match state.keyring.authenticate_hash(hash).await? {
+            Some(key) => Ok(Auth(key, hash)),
             None => Err(ApiError::Unauthenticated),
         }
     }

@@ -11,17 +11,20 @@ mod list;
 mod metrics;
 pub mod openapi;
 mod ops;
+pub mod serve;
 pub mod state;
 mod stream;
 mod tenants;
 mod webhooks;
 
-use std::time::Duration;
+use std::any::Any;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -81,7 +84,13 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state);
-    api.layer(DefaultBodyLimit::max(body_limit))
+    with_layers(api, body_limit)
+}
+
+/// What every API request passes through, outermost last.
+fn with_layers(api: Router, body_limit: usize) -> Router {
+    api.layer(CatchPanicLayer::custom(answer_panic))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request.headers().get(REQUEST_ID).and_then(|id| id.to_str().ok()).unwrap_or("-");
@@ -101,5 +110,41 @@ impl MakeRequestId for UlidRequestId {
     }
 }
 
-/// How long shutdown waits for requests in flight once held long-polls have answered.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A panic in a handler is a bug, but the client still gets an answer in the API's format
+/// (and the connection stays usable), and the panic is logged in the request's span.
+fn answer_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic with no message");
+    ApiError::Internal(format!("a handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_with_the_request_id() {
+        async fn panics() -> &'static str {
+            panic!("a bug");
+        }
+        let app = with_layers(Router::new().route("/boom", get(panics)), 1024);
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key(REQUEST_ID));
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+    }
+}

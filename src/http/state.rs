@@ -32,6 +32,8 @@ pub struct Settings {
     pub api: bool,
     /// How often an idle event stream sends a heartbeat comment.
     pub stream_heartbeat: Duration,
+    /// A request body must arrive whole within this.
+    pub body_timeout: Duration,
 }
 
 /// What `/readyz` reports beyond a database round trip.

@@ -14,15 +14,14 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::watch;
 
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
-use super::extract::{Auth, Handle, QueryParams, bearer_token};
+use super::extract::{Auth, Handle, QueryParams};
 use super::state::AppState;
-use crate::keyring::Keyring;
+use crate::keyring::KeyWatch;
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{Envelope, EventType};
 use crate::log::identity::{IdentityHandle, IdentityKey};
@@ -115,14 +114,9 @@ pub async fn stream(
             },
         )
         .await?;
-    let presented = bearer_token(&headers)
-        .expect("authenticated requests carry a bearer token")
-        .to_owned();
     let mut follower = Follower {
         log: Arc::clone(&state.log),
-        keyring: Arc::clone(&state.keyring),
-        presented,
-        revocations: state.keyring.revocations(),
+        key: auth.watch(&state.keyring),
         identity,
         handle,
         types,
@@ -164,10 +158,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Seq>, ApiError> {
 /// One stream's position in one log, and the events read but not yet sent.
 struct Follower {
     log: Arc<EventLog>,
-    keyring: Arc<Keyring>,
-    /// The key the stream was opened with, re-checked whenever a key is revoked.
-    presented: String,
-    revocations: watch::Receiver<u64>,
+    /// The key the stream was opened with: its revocation ends the stream.
+    key: KeyWatch,
     identity: IdentityKey,
     handle: IdentityHandle,
     types: Option<Vec<EventType>>,
@@ -209,20 +201,14 @@ impl Follower {
                     types: follower.types.clone(),
                     wait: WAIT,
                 };
+                // Revoked: the stream ends, and a reconnect is refused with a 401.
                 let read = tokio::select! {
                     read = follower.log.pull(follower.identity, request) => read,
-                    changed = follower.revocations.changed() => {
-                        let still_live = changed.is_ok()
-                            && matches!(
-                                follower.keyring.authenticate(&follower.presented).await,
-                                Ok(Some(_))
-                            );
-                        if still_live {
-                            continue;
-                        }
-                        return None; // revoked: a reconnect is refused with a 401
-                    }
+                    () = follower.key.revoked() => return None,
                 };
+                if follower.key.revoked_meanwhile().await {
+                    return None;
+                }
                 match read {
                     Ok(page) => follower.take(page),
                     Err(error) => {

@@ -562,10 +562,14 @@ fn identities(handles: Option<&[String]>) -> Result<Option<Vec<IdentityHandle>>,
 
 fn description(description: Option<String>) -> Result<Option<String>, ApiError> {
     match description {
-        Some(text) if text.chars().count() > MAX_DESCRIPTION => Err(ApiError::bad_request(
-            "invalid_description",
-            format!("a description is at most {MAX_DESCRIPTION} characters"),
-        )),
+        Some(text) if text.chars().count() > MAX_DESCRIPTION || text.contains('\0') => {
+            Err(ApiError::bad_request(
+                "invalid_description",
+                format!(
+                    "a description is at most {MAX_DESCRIPTION} characters, with no NUL (\\u0000)"
+                ),
+            ))
+        }
         other => Ok(other),
     }
 }

@@ -35,6 +35,8 @@ struct Job {
 
 pub struct Appender {
     writers: Vec<mpsc::Sender<Job>>,
+    on_commit: OnCommit,
+    deliveries: Arc<DeliveryPool>,
 }
 
 impl Appender {
@@ -60,7 +62,19 @@ impl Appender {
                 sender
             })
             .collect();
-        Self { writers }
+        Self {
+            writers,
+            on_commit,
+            deliveries,
+        }
+    }
+
+    /// Tells this process's waiters, other processes and the delivery workers of heads that
+    /// moved through a commit whose acknowledgement was lost, once it is known to have
+    /// happened: the writer never saw it succeed, so it announced nothing.
+    pub fn announce(&self, heads: &[(IdentityKey, Seq)]) {
+        (self.on_commit)(heads);
+        self.deliveries.wake();
     }
 
     /// Appends `events` to one identity, atomically, and answers once they are committed.
@@ -143,6 +157,16 @@ async fn commit(
             }
             for (job, events) in group.drain(..).zip(appended.events) {
                 let _ = job.reply.send(Ok(events));
+            }
+        }
+        Err(StoreError::OutcomeUnknown(error)) => {
+            drop((requests, reservation));
+            // Committing anything again here could append it twice: each request finds
+            // out by its ids whether it was committed (`EventLog::append`).
+            for job in group.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::OutcomeUnknown(Arc::clone(&error))));
             }
         }
         Err(error) if group.len() > 1 => {

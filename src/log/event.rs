@@ -162,6 +162,12 @@ impl EventSchema {
         if !schema.is_object() {
             return Err(InvalidSchema("a schema must be a JSON object".into()));
         }
+        // PostgreSQL stores schemas as jsonb, which cannot hold a `\u0000`.
+        if holds_nul(&schema) {
+            return Err(InvalidSchema(
+                "a schema may not hold the NUL character (\\u0000) in any key or string".into(),
+            ));
+        }
         jsonschema::meta::validate(&schema).map_err(|e| InvalidSchema(e.to_string()))?;
         let validator =
             jsonschema::validator_for(&schema).map_err(|e| InvalidSchema(e.to_string()))?;
@@ -194,6 +200,17 @@ impl EventSchema {
                 }
             })
             .collect()
+    }
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 

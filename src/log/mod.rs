@@ -5,6 +5,7 @@
 //! and `broadcast` for other processes. A pull arms a waiter before it reads, so it cannot
 //! miss an append that commits after its read.
 
+mod append;
 pub mod appender;
 pub mod broadcast;
 pub mod catalog;
@@ -44,10 +45,14 @@ pub enum LogError {
     UnknownIdentity,
     #[error("unknown event type `{event_type}`")]
     UnknownEventType { pointer: String, event_type: String },
+    #[error("`{pointer}` is not valid event data: {reason}")]
+    InvalidData { pointer: String, reason: String },
     #[error("event data does not match its schema at {}", .0[0].pointer)]
     SchemaViolations(Vec<SchemaViolation>),
     #[error("event id {id} is already used by a different event")]
     EventIdConflict { id: EventId },
+    #[error("the database did not acknowledge the append's commit")]
+    OutcomeUnknown { ids: Vec<EventId> },
     #[error("`since` is past the identity's head ({})", head.0)]
     SinceBeyondHead { head: Seq },
     #[error(transparent)]
@@ -82,6 +87,9 @@ pub struct EventLog {
     identities: Mutex<HashMap<(TenantId, IdentityHandle), IdentityKey>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// How long an append whose commit went unacknowledged keeps trying to learn whether
+    /// it committed before answering `OutcomeUnknown`.
+    outcome_wait: Duration,
 }
 
 impl EventLog {
@@ -91,6 +99,7 @@ impl EventLog {
         wakeups: Arc<Wakeups>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
+        outcome_wait: Duration,
     ) -> Self {
         Self {
             catalog: Catalog::new(Arc::clone(&store)),
@@ -100,6 +109,7 @@ impl EventLog {
             metrics,
             identities: Mutex::default(),
             shutdown,
+            outcome_wait,
         }
     }
 
@@ -159,8 +169,24 @@ impl EventLog {
                 .schema(tenant, &event_type)
                 .await?
                 .ok_or_else(unknown)?;
-            let data: Value =
-                serde_json::from_str(draft.data.get()).expect("a RawValue is valid JSON");
+            // The body parser only checked `data`'s syntax: it passes nesting deeper than a
+            // value may have, lone surrogate escapes and numbers out of range, which only a
+            // full parse refuses.
+            let data: Value = match serde_json::from_str(draft.data.get()) {
+                Ok(data @ Value::Object(_)) => data,
+                Ok(_) => {
+                    return Err(LogError::InvalidData {
+                        pointer: format!("{at}/data"),
+                        reason: "must be a JSON object".into(),
+                    });
+                }
+                Err(error) => {
+                    return Err(LogError::InvalidData {
+                        pointer: format!("{at}/data"),
+                        reason: error.to_string(),
+                    });
+                }
+            };
             violations.extend(schema.violations(&data, &format!("{at}/data")));
             events.push(NewEvent {
                 id: draft.id.unwrap_or_else(EventId::generate),
@@ -173,94 +199,6 @@ impl EventLog {
             return Err(LogError::SchemaViolations(violations));
         }
         Ok(events)
-    }
-
-    /// Appends checked events to one identity, atomically. Events whose client-chosen id is
-    /// already in this identity's log with the same content are answered from the log, not
-    /// appended again.
-    pub async fn append(
-        &self,
-        identity: IdentityKey,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, LogError> {
-        // Looking the client ids up before every append would cost every append a query
-        // for the rare re-send. So the first pass assumes there is none; a taken id fails
-        // the append (which writes nothing) and the next pass looks the ids up. A third
-        // covers a concurrent request that took one of our ids between that look-up and
-        // the commit: the re-check finds it and answers as a re-send.
-        let mut resent = HashMap::new();
-        for pass in 0..3 {
-            if pass > 0 {
-                resent = self.resent(identity, &events).await?;
-            }
-            let fresh: Vec<NewEvent> = events
-                .iter()
-                .filter(|event| !resent.contains_key(&event.id))
-                .cloned()
-                .collect();
-            if fresh.is_empty() {
-                let stored = events
-                    .iter()
-                    .map(|event| resent[&event.id].clone())
-                    .collect();
-                return Ok(Appended {
-                    events: stored,
-                    created: false,
-                });
-            }
-            match self.appender.append(identity, fresh).await {
-                Ok(appended) => {
-                    self.metrics
-                        .events_appended
-                        .increment(appended.len() as u64);
-                    let mut appended = appended.into_iter();
-                    let stored = events
-                        .iter()
-                        .map(|event| match resent.get(&event.id) {
-                            Some(stored) => stored.clone(),
-                            None => appended.next().expect("one stored event per fresh event"),
-                        })
-                        .collect();
-                    return Ok(Appended {
-                        events: stored,
-                        created: true,
-                    });
-                }
-                Err(StoreError::DuplicateEventId) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(StoreError::DuplicateEventId.into())
-    }
-
-    /// The events of `events` already in the log under their client ids. An id held by a
-    /// different event, or by another identity's log, is a conflict.
-    async fn resent(
-        &self,
-        identity: IdentityKey,
-        events: &[NewEvent],
-    ) -> Result<HashMap<EventId, StoredEvent>, LogError> {
-        let client_ids: Vec<EventId> = events
-            .iter()
-            .filter(|event| event.client_id)
-            .map(|event| event.id)
-            .collect();
-        if client_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let found = self.store.find_events(&client_ids).await?;
-        let mut resent = HashMap::with_capacity(found.len());
-        for (owner, stored) in found {
-            let new = events
-                .iter()
-                .find(|event| event.id == stored.id)
-                .expect("found by our ids");
-            if owner != identity || !stored.same_content_as(new) {
-                return Err(LogError::EventIdConflict { id: stored.id });
-            }
-            resent.insert(stored.id, stored);
-        }
-        Ok(resent)
     }
 
     /// The identity's head: where a stream asked for new events only begins.

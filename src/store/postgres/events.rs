@@ -13,7 +13,9 @@ use crate::id::{DeliveryId, EventId, WebhookId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::{IdentityHandle, IdentityKey};
-use crate::store::{AppendLease, AppendRequest, AppendedGroup, ReadRequest, StoreResult};
+use crate::store::{
+    AppendLease, AppendRequest, AppendedGroup, ReadRequest, StoreError, StoreResult,
+};
 
 /// One statement, so one round trip and one commit for any number of requests:
 /// - `locked` takes every touched identity's row lock in id order, so two groups sharing
@@ -141,6 +143,9 @@ pub async fn append_events(
                 .unzip()
         })
         .unwrap_or_default();
+    // Acquired apart from the statement: a connection that cannot be had means nothing was
+    // sent, while one that breaks once the statement is out leaves its commit unknown.
+    let mut connection = pool.acquire().await?;
     let rows = sqlx::query(APPEND)
         .bind(&count_ids)
         .bind(&count_ns)
@@ -156,8 +161,10 @@ pub async fn append_events(
         .bind(&room_free)
         .bind(lease.map_or(0, |lease| lease.default_room as i32))
         .bind(lease.map_or(0, |lease| i64::from(lease.budget)))
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(StoreError::after_sending)?;
+    drop(connection);
 
     let mut base: HashMap<i64, i64> = HashMap::with_capacity(requests.len());
     let mut deliveries_due = false;

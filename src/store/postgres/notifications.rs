@@ -66,24 +66,31 @@ pub async fn publish_key_revoked(pool: &PgPool, id: ApiKeyId) -> StoreResult<()>
     Ok(())
 }
 
-/// The process's one listening connection. Reconnects with capped backoff and, once
-/// listening again, reports `Listening` so every waiter re-reads what it may have missed.
+/// The process's one listening connection. Reconnects and, once listening again, reports
+/// `Listening` so every waiter re-reads what it may have missed.
 pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    let mut retry = Retry::default();
     while !shutdown.is_cancelled() {
         let mut listener = match connect(url).await {
             Ok(listener) => listener,
             Err(error) => {
-                tracing::warn!(%error, retry_in = ?backoff, "wake-up listener cannot connect");
+                let pause = retry.next_pause();
+                if retry.attempts == 1 {
+                    tracing::warn!(%error, "wake-up listener cannot connect; retrying");
+                } else {
+                    tracing::debug!(%error, retry_in = ?pause, "wake-up listener cannot connect");
+                }
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
+        if retry.attempts > 0 {
+            tracing::info!(attempts = retry.attempts, "wake-up listener reconnected");
+        }
+        retry = Retry::default();
         sink(Notice::Listening);
         loop {
             let received = tokio::select! {
@@ -106,6 +113,26 @@ pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: Canc
         }
         tracing::warn!("wake-up listener lost its connection; reconnecting");
         sink(Notice::Lost);
+    }
+}
+
+/// When to try connecting again. A restart or a failover usually takes seconds, and every
+/// moment without the listener delays other processes' wake-ups, so the first tries come
+/// fast; an outage that lasts backs off, so a down server is not hammered.
+#[derive(Default)]
+struct Retry {
+    attempts: u32,
+}
+
+impl Retry {
+    const FAST: Duration = Duration::from_millis(100);
+    const FAST_ATTEMPTS: u32 = 50;
+    const LONGEST: Duration = Duration::from_secs(5);
+
+    fn next_pause(&mut self) -> Duration {
+        self.attempts += 1;
+        let slow = self.attempts.saturating_sub(Self::FAST_ATTEMPTS).min(6);
+        (Self::FAST * 2u32.pow(slow)).min(Self::LONGEST)
     }
 }
 
@@ -152,6 +179,19 @@ mod tests {
                 vec![(IdentityKey(1), Seq(5)), (IdentityKey(2), Seq(7))]
             );
         }
+    }
+
+    #[test]
+    fn reconnecting_retries_fast_for_five_seconds_then_backs_off() {
+        let mut retry = Retry::default();
+        let pauses: Vec<Duration> = (0..60).map(|_| retry.next_pause()).collect();
+        assert!(
+            pauses[..50]
+                .iter()
+                .all(|pause| *pause == Duration::from_millis(100))
+        );
+        assert_eq!(pauses[50], Duration::from_millis(200));
+        assert_eq!(pauses[59], Duration::from_secs(5));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::log::identity::IdentityHandle;
 use crate::store::{AttemptResult, ClaimRequest, StoreResult, Success};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
-///   due rows — so a webhook with a deep backlog or no free slots cannot crowd the others
+///   due rows, oldest event first among rows due together (a backlog released at once) —
+///   so a webhook with a deep backlog or no free slots cannot crowd the others
 ///   out of a claim — skipping, for ordered webhooks, rows with an earlier pending row of
 ///   the same identity (inactive webhooks' rows are held);
 /// - `locked` re-checks due-ness under the row lock and skips rows another worker holds;
@@ -27,21 +28,21 @@ const CLAIM: &str = "
 WITH room AS (
     SELECT * FROM unnest($4::uuid[], $5::int[]) AS room (webhook_id, free)
 ), due AS (
-    SELECT d.id, d.next_attempt_at
+    SELECT d.id, d.next_attempt_at, d.seq
     FROM webhooks w
     LEFT JOIN room ON room.webhook_id = w.id
     CROSS JOIN LATERAL (
-        SELECT d.id, d.next_attempt_at FROM deliveries d
+        SELECT d.id, d.next_attempt_at, d.seq FROM deliveries d
         WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
           AND (NOT w.ordered OR NOT EXISTS (
                 SELECT 1 FROM deliveries e
                 WHERE e.webhook_id = d.webhook_id AND e.identity_id = d.identity_id
                   AND e.status = 'pending' AND e.seq < d.seq))
-        ORDER BY d.next_attempt_at, d.id
+        ORDER BY d.next_attempt_at, d.seq, d.id
         LIMIT coalesce(room.free, $6)
     ) d
     WHERE w.active AND coalesce(room.free, $6) > 0
-    ORDER BY d.next_attempt_at, d.id
+    ORDER BY d.next_attempt_at, d.seq, d.id
     LIMIT $3
 ), locked AS (
     SELECT id FROM deliveries

@@ -80,9 +80,10 @@ pub async fn list_webhooks(
 }
 
 /// One statement; re-activating clears the reason and the failure streak, and makes the
-/// held deliveries due at once (they are then claimed oldest first). Only a webhook that
-/// was inactive has held rows: on an active one, rows due later are leased or waiting out a
-/// retry delay, and stay so.
+/// held deliveries due at once, each as of when it was made, so the claims take them oldest
+/// first: a row that was waiting out a retry delay goes in its event's place, not last.
+/// Only a webhook that was inactive has held rows: on an active one, rows due later are
+/// leased or waiting out a retry delay, and stay so.
 pub async fn update_webhook(
     pool: &PgPool,
     tenant: TenantId,
@@ -109,7 +110,7 @@ pub async fn update_webhook(
             WHERE tenant_id = $1 AND id = $2
             RETURNING {COLUMNS}
         ), released AS (
-            UPDATE deliveries SET next_attempt_at = $14
+            UPDATE deliveries SET next_attempt_at = least(deliveries.created_at, $14)
             FROM updated
             WHERE $13 AND NOT (SELECT active FROM previous)
               AND deliveries.webhook_id = updated.id AND deliveries.status = 'pending'

@@ -16,7 +16,7 @@ use crate::id::{DeliveryId, EventId};
 use crate::log::cursor::{Page, Seq};
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::IdentityKey;
-use crate::store::{AppendRequest, AppendedGroup, ReadRequest, StoreResult};
+use crate::store::{AppendRequest, AppendedGroup, ReadRequest, StoreError, StoreResult};
 
 /// Moves each head once by its identity's event count. RETURNING sees the new head; the
 /// old one, the base of this group's seqs, is that minus the count.
@@ -148,7 +148,7 @@ pub async fn append_events(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(StoreError::after_sending)?;
     Ok(AppendedGroup {
         events: appended,
         leased: Vec::new(),

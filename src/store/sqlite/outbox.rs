@@ -25,18 +25,19 @@ use crate::store::{AttemptResult, ClaimRequest, StoreResult, Success};
 const REPLAY_PAGE: i64 = 1_000;
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
-///   due rows — so a webhook with a deep backlog or no free slots cannot crowd the others
+///   due rows, oldest event first among rows due together (a backlog released at once) —
+///   so a webhook with a deep backlog or no free slots cannot crowd the others
 ///   out of a claim — skipping, for ordered webhooks, rows with an earlier pending row of
 ///   the same identity (inactive webhooks' rows are held). SQLite has no LATERAL: the
-///   correlated `IN` reads at most `limit` rows per webhook off `deliveries_due_idx`, and
+///   correlated `IN` reads at most `limit` rows per webhook off `deliveries_due_order_idx`, and
 ///   `nth` cuts that to the webhook's room;
 /// - the claim pushes `next_attempt_at` to the lease's end: the lease.
 const CLAIM: &str = "
 WITH room (webhook_id, free) AS (
     SELECT unhex(value ->> 0), value ->> 1 FROM json_each(?3)
 ), due AS (
-    SELECT d.id, d.next_attempt_at, coalesce(room.free, ?4) AS free,
-           row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS nth
+    SELECT d.id, d.next_attempt_at, d.seq, coalesce(room.free, ?4) AS free,
+           row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.seq, d.id) AS nth
     FROM webhooks w
     LEFT JOIN room ON room.webhook_id = w.id
     JOIN deliveries d ON d.id IN (
@@ -46,12 +47,12 @@ WITH room (webhook_id, free) AS (
                 SELECT 1 FROM deliveries f
                 WHERE f.webhook_id = e.webhook_id AND f.identity_id = e.identity_id
                   AND f.status = 'pending' AND f.seq < e.seq))
-        ORDER BY e.next_attempt_at, e.id
+        ORDER BY e.next_attempt_at, e.seq, e.id
         LIMIT ?5)
     WHERE w.active AND coalesce(room.free, ?4) > 0
 )
 UPDATE deliveries SET next_attempt_at = ?2, attempts = attempts + 1
-WHERE id IN (SELECT id FROM due WHERE nth <= free ORDER BY next_attempt_at, id LIMIT ?5)
+WHERE id IN (SELECT id FROM due WHERE nth <= free ORDER BY next_attempt_at, seq, id LIMIT ?5)
 RETURNING id";
 
 /// Everything a worker needs to send what was just claimed.

@@ -83,7 +83,8 @@ pub async fn list_webhooks(
 }
 
 /// One transaction; re-activating clears the reason and the failure streak, and makes the
-/// held deliveries due at once (they are then claimed oldest first).
+/// held deliveries due at once, each as of when it was made, so the claims take them oldest
+/// first: a row that was waiting out a retry delay goes in its event's place, not last.
 pub async fn update_webhook(
     writer: &SqlitePool,
     tenant: TenantId,
@@ -138,7 +139,7 @@ pub async fn update_webhook(
     };
     if patch.active == Some(true) && was_active == Some(false) {
         sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = ?2
+            "UPDATE deliveries SET next_attempt_at = min(created_at, ?2)
              WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at > ?2",
         )
         .bind(id.as_uuid())
