@@ -14,7 +14,7 @@ use crate::http::serve::ConnectionLimits;
 use crate::http::state::{AppState, Health, Settings};
 use crate::keyring::Keyring;
 use crate::log::EventLog;
-use crate::log::appender::Appender;
+use crate::log::appender::{Appender, Committed};
 use crate::log::broadcast::HeadBroadcast;
 use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
@@ -70,11 +70,11 @@ impl App {
         let appender = {
             let wakeups = Arc::clone(&wakeups);
             let broadcast = Arc::clone(&broadcast);
-            let on_commit = Arc::new(move |heads: &[_]| {
-                for &(identity, head) in heads {
+            let on_commit = Arc::new(move |committed: Committed<'_>| {
+                for &(identity, head) in committed.heads {
                     wakeups.publish(identity, head);
                 }
-                broadcast.enqueue(heads);
+                broadcast.enqueue(committed.heads, committed.deliveries_due);
             });
             Appender::start(
                 Arc::clone(&dyn_store),
@@ -97,11 +97,16 @@ impl App {
             );
             let deliveries = Arc::clone(&deliveries);
             Arc::new(move |notice: Notice| match notice {
-                Notice::Appended(heads) => {
+                Notice::Appended {
+                    heads,
+                    deliveries_due,
+                } => {
                     for (identity, head) in heads {
                         wakeups.publish(identity, head);
                     }
-                    deliveries.wake();
+                    if deliveries_due {
+                        deliveries.wake();
+                    }
                 }
                 Notice::KeyRevoked(id) => keyring.forget(id),
                 Notice::Listening => {

@@ -82,10 +82,13 @@ impl Keyring {
     /// Watches the key whose hash is `hash`, for a request that outlives its
     /// authentication: a held long-poll, a stream.
     pub fn watch(self: &Arc<Self>, hash: KeyHash) -> KeyWatch {
+        let revocations = self.revocations.subscribe();
+        let checked = *revocations.borrow();
         KeyWatch {
             keyring: Arc::clone(self),
             hash,
-            revocations: self.revocations.subscribe(),
+            checked,
+            revocations,
         }
     }
 }
@@ -96,6 +99,10 @@ impl Keyring {
 pub struct KeyWatch {
     keyring: Arc<Keyring>,
     hash: KeyHash,
+    /// The generation at which the key was last known to be live. Moved only once a
+    /// look-up has finished, so a look-up cut short (its request answered meanwhile) is
+    /// made again by `revoked_meanwhile`.
+    checked: u64,
     revocations: watch::Receiver<u64>,
 }
 
@@ -104,11 +111,11 @@ impl KeyWatch {
     /// down) proves nothing, so it keeps watching.
     pub async fn revoked(&mut self) {
         loop {
+            if self.revoked_meanwhile().await {
+                return;
+            }
             if self.revocations.changed().await.is_err() {
                 return std::future::pending().await; // the keyring is gone, and with it the app
-            }
-            if self.is_revoked().await {
-                return;
             }
         }
     }
@@ -117,14 +124,17 @@ impl KeyWatch {
     /// forgotten meanwhile. An answer about to go out asks this, so a revocation that lands
     /// while it is being made is not missed.
     pub async fn revoked_meanwhile(&mut self) -> bool {
-        if !self.revocations.has_changed().unwrap_or(false) {
+        let generation = *self.revocations.borrow_and_update();
+        if generation == self.checked {
             return false;
         }
-        self.revocations.borrow_and_update();
-        self.is_revoked().await
-    }
-
-    async fn is_revoked(&self) -> bool {
-        matches!(self.keyring.authenticate_hash(self.hash).await, Ok(None))
+        match self.keyring.authenticate_hash(self.hash).await {
+            Ok(None) => true,
+            Ok(Some(_)) => {
+                self.checked = generation;
+                false
+            }
+            Err(_) => false,
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 const BACKEND: it::support::Backend = it::support::Backend::Postgres;
 
+#[path = "it/faults.rs"]
+mod faults;
 mod it;
 #[path = "it/postgres_only.rs"]
 mod postgres_only;

@@ -24,8 +24,17 @@ use crate::store::{AppendRequest, Store, StoreError, StoreResult};
 const MAX_GROUP_EVENTS: usize = 5_000;
 const QUEUE_PER_WRITER: usize = 1_024;
 
-/// Called with every identity's new head right after a commit.
-pub type OnCommit = Arc<dyn Fn(&[(IdentityKey, Seq)]) + Send + Sync>;
+/// What a commit changed, for those to tell right after it.
+pub struct Committed<'a> {
+    /// Every identity's new head.
+    pub heads: &'a [(IdentityKey, Seq)],
+    /// Whether it wrote deliveries due for a claim (rather than leased, or none): only then
+    /// need delivery workers elsewhere look.
+    pub deliveries_due: bool,
+}
+
+/// Called right after every commit.
+pub type OnCommit = Arc<dyn Fn(Committed<'_>) + Send + Sync>;
 
 struct Job {
     identity: IdentityKey,
@@ -73,7 +82,11 @@ impl Appender {
     /// moved through a commit whose acknowledgement was lost, once it is known to have
     /// happened: the writer never saw it succeed, so it announced nothing.
     pub fn announce(&self, heads: &[(IdentityKey, Seq)]) {
-        (self.on_commit)(heads);
+        // What the commit wrote is unknown, so workers everywhere look.
+        (self.on_commit)(Committed {
+            heads,
+            deliveries_due: true,
+        });
         self.deliveries.wake();
     }
 
@@ -143,9 +156,10 @@ async fn commit(
     match store.append_events(&requests, lease).await {
         Ok(appended) => {
             drop(requests);
-            on_commit(&heads(
-                group.iter().map(|job| job.identity).zip(&appended.events),
-            ));
+            on_commit(Committed {
+                heads: &heads(group.iter().map(|job| job.identity).zip(&appended.events)),
+                deliveries_due: appended.deliveries_due,
+            });
             match reservation {
                 Some(reservation) => {
                     deliveries
@@ -187,11 +201,15 @@ async fn commit(
                         if appended.deliveries_due {
                             deliveries.wake();
                         }
-                        appended.events.remove(0)
+                        (appended.events.remove(0), appended.deliveries_due)
                     });
-                if let Ok(events) = &result {
-                    on_commit(&heads([(job.identity, events)]));
-                }
+                let result = result.map(|(events, deliveries_due)| {
+                    on_commit(Committed {
+                        heads: &heads([(job.identity, &events)]),
+                        deliveries_due,
+                    });
+                    events
+                });
                 let _ = job.reply.send(result);
             }
         }

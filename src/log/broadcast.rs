@@ -13,17 +13,25 @@ use crate::store::Store;
 
 #[derive(Default)]
 pub struct HeadBroadcast {
-    pending: Mutex<HashMap<IdentityKey, Seq>>,
+    pending: Mutex<Pending>,
     ready: Notify,
 }
 
+#[derive(Default)]
+struct Pending {
+    heads: HashMap<IdentityKey, Seq>,
+    /// Some commit among them wrote deliveries due for a claim.
+    deliveries_due: bool,
+}
+
 impl HeadBroadcast {
-    pub fn enqueue(&self, heads: &[(IdentityKey, Seq)]) {
+    pub fn enqueue(&self, heads: &[(IdentityKey, Seq)], deliveries_due: bool) {
         let mut pending = self.pending.lock().expect("broadcast lock");
         for &(identity, head) in heads {
-            let known = pending.entry(identity).or_default();
+            let known = pending.heads.entry(identity).or_default();
             *known = (*known).max(head);
         }
+        pending.deliveries_due |= deliveries_due;
         drop(pending);
         self.ready.notify_one();
     }
@@ -35,16 +43,12 @@ impl HeadBroadcast {
                 _ = self.ready.notified() => false,
                 _ = shutdown.cancelled() => true,
             };
-            let heads: Vec<(IdentityKey, Seq)> = self
-                .pending
-                .lock()
-                .expect("broadcast lock")
-                .drain()
-                .collect();
+            let pending = std::mem::take(&mut *self.pending.lock().expect("broadcast lock"));
+            let heads: Vec<(IdentityKey, Seq)> = pending.heads.into_iter().collect();
             if !heads.is_empty() {
                 // A lost broadcast delays other processes' waiters until their next wake-up
                 // or re-read; it never loses an event, so it is logged, not retried.
-                if let Err(error) = store.publish_heads(&heads).await {
+                if let Err(error) = store.publish_heads(&heads, pending.deliveries_due).await {
                     tracing::warn!(%error, "could not broadcast new heads");
                 }
             }

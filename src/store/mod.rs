@@ -121,8 +121,12 @@ pub struct AttemptResult<'a> {
 /// What other processes sharing the database tell this one, through the listener.
 #[derive(Debug)]
 pub enum Notice {
-    /// Identities whose head moved: waiters re-read.
-    Appended(Vec<(IdentityKey, Seq)>),
+    /// Identities whose head moved: waiters re-read; and whether deliveries were written
+    /// due, for the delivery workers to claim.
+    Appended {
+        heads: Vec<(IdentityKey, Seq)>,
+        deliveries_due: bool,
+    },
     /// A key was revoked: forget any cached copy at once.
     KeyRevoked(ApiKeyId),
     /// The listener is (again) listening and may have missed notices: treat everything as
@@ -287,8 +291,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<u64>>;
 
-    /// Tells other processes that these heads moved. Called after commit, never inside.
-    async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()>;
+    /// Tells other processes that these heads moved, and whether deliveries are due.
+    /// Called after commit, never inside.
+    async fn publish_heads(
+        &self,
+        heads: &[(IdentityKey, Seq)],
+        deliveries_due: bool,
+    ) -> StoreResult<()>;
     /// Runs the process's one listener until `shutdown`, handing each notice to `sink`.
     async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken);
 

@@ -297,3 +297,18 @@ async fn every_builtin_type_accepts_its_documented_example() {
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn event_data_may_hold_a_nul_and_reads_back_as_sent() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let mut event = no_reply(1);
+    event["data"]["convId"] = json!("before\u{0}after");
+    let events = app.append_ok(&tenant.key, "alice", &event).await;
+    assert_eq!(events[0]["data"], event["data"]);
+    let page = app.pull_ok(&tenant.key, "alice", "").await;
+    assert_eq!(page["events"][0]["data"]["convId"], "before\u{0}after");
+    app.stop().await;
+    db.drop().await;
+}

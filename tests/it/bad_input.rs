@@ -24,15 +24,26 @@ struct Case {
 
 /// Everything a bad request could have written, counted.
 async fn snapshot(pool: &sqlx::AnyPool) -> Vec<i64> {
-    let counts: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+    let counts: (i64, i64, i64, i64, i64, i64, i64, String) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL),
                 (SELECT count(*) FROM identities), (SELECT CAST(coalesce(sum(head_seq), 0) AS BIGINT) FROM identities),
-                (SELECT count(*) FROM events), (SELECT count(*) FROM event_types)",
+                (SELECT count(*) FROM events), (SELECT count(*) FROM event_types),
+                (SELECT count(*) FROM webhooks),
+                (SELECT coalesce(max(description), '') FROM webhooks)",
     )
     .fetch_one(pool)
     .await
     .unwrap();
-    vec![counts.0, counts.1, counts.2, counts.3, counts.4, counts.5]
+    vec![
+        counts.0,
+        counts.1,
+        counts.2,
+        counts.3,
+        counts.4,
+        counts.5,
+        counts.6,
+        counts.7.len() as i64,
+    ]
 }
 
 #[tokio::test]
@@ -65,6 +76,22 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let id = format!("evt_{}", ulid::Ulid::new());
     let mut same_id = no_reply(1);
     same_id["id"] = json!(id);
+    let webhook = app
+        .create_webhook(
+            &tenant.key,
+            &json!({ "url": "https://example.com/hook", "description": "kept" }),
+        )
+        .await;
+    let webhook_path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    let deliveries = format!("{webhook_path}/deliveries");
+    // `data` deeper than a JSON value may nest, sent whole; the body parser passes it by.
+    let nested = |depth: usize, wrap: &dyn Fn(String) -> String| {
+        let data = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        wrap(data).into_bytes()
+    };
+    let single = |data: String| format!(r#"{{"type": "email.no_reply", "data": {data}}}"#);
+    let batched =
+        |data: String| format!(r#"{{"events": [{{"type": "email.no_reply", "data": {data}}}]}}"#);
     let case = |name, method: Method, path: &str, key: &Option<String>, body, status, code| Case {
         name,
         method,
@@ -137,6 +164,55 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             &events,
             &key,
             Body::Json(bad_id),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        case(
+            "data nested 200 deep",
+            post.clone(),
+            &events,
+            &key,
+            Body::Bytes(nested(200, &single)),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        case(
+            "data nested 100,000 deep",
+            post.clone(),
+            &events,
+            &key,
+            Body::Bytes(nested(100_000, &single)),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        case(
+            "batched data nested 128 deep",
+            post.clone(),
+            &events,
+            &key,
+            Body::Bytes(nested(128, &batched)),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        case(
+            "data with a lone surrogate",
+            post.clone(),
+            &events,
+            &key,
+            Body::Raw(
+                r#"{"type": "email.no_reply", "data": {"convId": "\ud800", "identity": "a", "afterMessageId": "<m>", "waitedMs": 1}}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        case(
+            "data with a number out of range",
+            post.clone(),
+            &events,
+            &key,
+            Body::Raw(
+                r#"{"type": "email.no_reply", "data": {"convId": "c", "identity": "a", "afterMessageId": "<m>", "waitedMs": 1e400}}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
@@ -454,6 +530,150 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             Body::Json(json!({ "scopes": ["events:read"], "identity": "a/b" })),
             StatusCode::BAD_REQUEST,
             "invalid_handle",
+        ),
+        case(
+            "key name with a NUL",
+            post.clone(),
+            "/v1/api-keys",
+            &key,
+            Body::Json(json!({ "scopes": ["events:read"], "name": "agent\u{0}" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        case(
+            "tenant name with a NUL",
+            post.clone(),
+            "/v1/admin/tenants",
+            &Some(ADMIN_TOKEN.into()),
+            Body::Json(json!({ "name": "acme\u{0}" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        case(
+            "webhook description with a NUL",
+            post.clone(),
+            "/v1/webhooks",
+            &key,
+            Body::Json(json!({ "url": "https://example.com/h", "description": "a\u{0}b" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_description",
+        ),
+        case(
+            "webhook description changed to one with a NUL",
+            Method::PATCH,
+            &webhook_path,
+            &key,
+            Body::Json(json!({ "description": "\u{0}" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_description",
+        ),
+        case(
+            "event type description with a NUL",
+            Method::PUT,
+            "/v1/event-types/lead.created",
+            &key,
+            Body::Json(json!({ "description": "a\u{0}", "schema": { "type": "object" } })),
+            StatusCode::BAD_REQUEST,
+            "invalid_description",
+        ),
+        case(
+            "schema key with a NUL",
+            Method::PUT,
+            "/v1/event-types/lead.created",
+            &key,
+            Body::Json(json!({ "schema": { "type": "object", "properties": { "a\u{0}b": {} } } })),
+            StatusCode::BAD_REQUEST,
+            "invalid_schema",
+        ),
+        case(
+            "schema string with a NUL",
+            Method::PUT,
+            "/v1/event-types/lead.created",
+            &key,
+            Body::Json(json!({ "schema": { "type": "object", "title": "\u{0}" } })),
+            StatusCode::BAD_REQUEST,
+            "invalid_schema",
+        ),
+        case(
+            "webhook URL with CR LF",
+            post.clone(),
+            "/v1/webhooks",
+            &key,
+            Body::Json(json!({ "url": "https://example.com/a\r\nX-Injected: 1" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+        ),
+        case(
+            "webhook URL with a NUL",
+            post.clone(),
+            "/v1/webhooks",
+            &key,
+            Body::Json(json!({ "url": "https://example.com/a\u{0}" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+        ),
+        case(
+            "webhook URL with a tab",
+            post.clone(),
+            "/v1/webhooks",
+            &key,
+            Body::Json(json!({ "url": "https://exam\tple.com/" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+        ),
+        case(
+            "webhook URL with a leading space",
+            post.clone(),
+            "/v1/webhooks",
+            &key,
+            Body::Json(json!({ "url": " https://example.com/" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+        ),
+        case(
+            "webhook URL changed to one with CR LF",
+            Method::PATCH,
+            &webhook_path,
+            &key,
+            Body::Json(json!({ "url": "https://example.com/\r\n" })),
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+        ),
+        case(
+            "delivery log limit zero",
+            get.clone(),
+            &format!("{deliveries}?limit=0"),
+            &key,
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+        ),
+        case(
+            "delivery log limit not a number",
+            get.clone(),
+            &format!("{deliveries}?limit=ten"),
+            &key,
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        case(
+            "delivery log unknown status",
+            get.clone(),
+            &format!("{deliveries}?status=lost"),
+            &key,
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "invalid_status",
+        ),
+        case(
+            "delivery log forged cursor",
+            get.clone(),
+            &format!("{deliveries}?after=forged"),
+            &key,
+            Body::None,
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
         ),
         case(
             "revoke unknown key",

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestDatabase, no_reply, seqs};
+use crate::support::{TestApp, TestDatabase, assert_error, no_reply, seqs};
 
 #[tokio::test]
 async fn long_poll_answers_as_soon_as_an_event_is_appended() {
@@ -75,6 +75,60 @@ async fn shutdown_answers_held_long_polls_at_once() {
     }
     // Far below the 25 s they asked for: they were answered by the shutdown, not a timeout.
     assert!(started.elapsed() < Duration::from_secs(20));
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_held_long_poll_ends_with_401_when_its_key_is_revoked() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let reader = app
+        .create_key(&tenant.key, &json!({ "scopes": ["events:read"] }))
+        .await;
+
+    let poll = app.spawn_pull(reader["key"].as_str().unwrap(), "alice", "since=0&wait=20");
+    app.held(1).await;
+    app.revoke_key(&tenant.key, &reader["id"]).await;
+    // An event lands right after: the revoked key must not be served it.
+    app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    assert_error(
+        poll.await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_held_long_poll_with_no_event_coming_ends_with_401_at_revocation() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let reader = app
+        .create_key(&tenant.key, &json!({ "scopes": ["events:read"] }))
+        .await;
+    let other = app
+        .create_key(&tenant.key, &json!({ "scopes": ["events:read"] }))
+        .await;
+
+    let revoked = app.spawn_pull(reader["key"].as_str().unwrap(), "alice", "since=0&wait=25");
+    let kept = app.spawn_pull(other["key"].as_str().unwrap(), "alice", "since=0&wait=25");
+    app.held(2).await;
+    app.revoke_key(&tenant.key, &reader["id"]).await;
+    assert_error(
+        revoked.await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    // The other key's poll is still held, and still served.
+    app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    let page: Value = kept.await.unwrap().json().await.unwrap();
+    assert_eq!(seqs(page["events"].as_array().unwrap()), [1]);
     app.stop().await;
     db.drop().await;
 }

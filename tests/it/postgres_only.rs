@@ -268,3 +268,28 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_revocation_in_one_process_ends_a_long_poll_held_by_another() {
+    let db = TestDatabase::create().await;
+    let revoking = TestApp::spawn(&db.url).await;
+    let holding = TestApp::spawn(&db.url).await;
+    let tenant = revoking.tenant_with_identity("alice").await;
+    let reader = revoking
+        .create_key(&tenant.key, &json!({ "scopes": ["events:read"] }))
+        .await;
+
+    let poll = holding.spawn_pull(reader["key"].as_str().unwrap(), "alice", "since=0&wait=20");
+    holding.held(1).await;
+    revoking.revoke_key(&tenant.key, &reader["id"]).await;
+    revoking.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    crate::support::assert_error(
+        poll.await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    revoking.stop().await;
+    holding.stop().await;
+    db.drop().await;
+}

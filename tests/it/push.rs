@@ -186,6 +186,44 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
 }
 
 #[tokio::test]
+async fn a_re_enabled_rate_limited_webhook_sends_its_backlog_oldest_first() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "rateLimit": 2 }))
+        .await;
+    let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    let paused = app
+        .patch(&tenant.key, &path, &json!({ "active": false }))
+        .await;
+    assert_eq!(paused.status(), StatusCode::OK);
+    // A batch (one commit, one moment) and then single appends.
+    app.append_ok(
+        &tenant.key,
+        "alice",
+        &json!({ "events": (1..=4).map(no_reply).collect::<Vec<_>>() }),
+    )
+    .await;
+    for n in 5..=8 {
+        app.append_ok(&tenant.key, "alice", &no_reply(n)).await;
+    }
+
+    let resumed = app
+        .patch(&tenant.key, &path, &json!({ "active": true }))
+        .await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let mut seqs = Vec::new();
+    for _ in 0..8 {
+        seqs.push(receiver.next().await.json()["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "oldest first");
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn patching_an_active_webhook_active_leaves_a_retrys_delay_as_it_is() {
     let db = TestDatabase::create().await;
     let app = TestApp::spawn(&db.url).await;

@@ -44,6 +44,11 @@ pub struct PgStore {
     /// record's lease runs out), which at-least-once allows. Waiting for the flush made
     /// every claim wait for the disk, and the single claim loop with it.
     outbox: PgPool,
+    /// Notices go out on a connection of their own: behind the pool's queries, a wake-up
+    /// for another process waited for a free connection; and they commit without waiting
+    /// for the WAL flush (a NOTIFY's transaction writes a commit record), which only delays
+    /// a hint that a lost crash would have lost anyway.
+    notifier: PgPool,
     /// The listener opens its own connection, outside the pool, so a busy pool can never
     /// starve wake-ups and the pool never hands out a connection in LISTEN state.
     url: String,
@@ -60,10 +65,15 @@ impl PgStore {
             .test_before_acquire(false)
             // Its statements take arrays of ids whose length varies from call to call, which
             // made the planner plan most of them afresh; one generic plan serves them all.
-            .connect_lazy_with(options.options([
+            .connect_lazy_with(options.clone().options([
                 ("synchronous_commit", "off"),
                 ("plan_cache_mode", "force_generic_plan"),
             ]));
+        let notifier = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -75,6 +85,7 @@ impl PgStore {
         Ok(Self {
             pool,
             outbox,
+            notifier,
             url: url.to_owned(),
             origin: notifications::Origin::generate(),
         })
@@ -121,7 +132,7 @@ impl Store for PgStore {
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
         let revoked = tenants::revoke_api_key(&self.pool, tenant, id).await?;
         if revoked {
-            notifications::publish_key_revoked(&self.pool, id).await?;
+            notifications::publish_key_revoked(&self.notifier, id).await?;
         }
         Ok(revoked)
     }
@@ -303,8 +314,12 @@ impl Store for PgStore {
         outbox::replay(&self.pool, tenant, webhook, identity, since, now).await
     }
 
-    async fn publish_heads(&self, heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
-        notifications::publish_heads(&self.pool, &self.origin, heads).await
+    async fn publish_heads(
+        &self,
+        heads: &[(IdentityKey, Seq)],
+        deliveries_due: bool,
+    ) -> StoreResult<()> {
+        notifications::publish_heads(&self.notifier, &self.origin, heads, deliveries_due).await
     }
 
     async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
@@ -316,6 +331,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        self.notifier.close().await;
         self.outbox.close().await;
         self.pool.close().await;
     }

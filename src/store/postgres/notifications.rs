@@ -14,6 +14,8 @@ use crate::store::{Notice, NoticeSink, StoreResult};
 
 const EVENTS_CHANNEL: &str = "seqhook_events";
 const KEYS_CHANNEL: &str = "seqhook_keys";
+/// Marks a head notice whose commits wrote deliveries due for a claim.
+const DUE: &str = "due";
 /// NOTIFY payloads must stay under 8,000 bytes; an entry is at most ~40.
 const HEADS_PER_NOTICE: usize = 150;
 
@@ -28,18 +30,21 @@ impl Origin {
     }
 }
 
-/// Sends every moved head in one statement: the origin, then `identity:seq` pairs. Runs
-/// after the append committed: a NOTIFY inside the append transaction would take the
-/// cluster-wide notify lock at commit and serialise every append.
+/// Sends every moved head in one statement: the origin, `due` if deliveries were written
+/// due, then `identity:seq` pairs. Runs after the append committed: a NOTIFY inside the
+/// append transaction would take the cluster-wide notify lock at commit and serialise every
+/// append.
 pub async fn publish_heads(
     pool: &PgPool,
     origin: &Origin,
     heads: &[(IdentityKey, Seq)],
+    deliveries_due: bool,
 ) -> StoreResult<()> {
     let payloads: Vec<String> = heads
         .chunks(HEADS_PER_NOTICE)
         .map(|chunk| {
             std::iter::once(origin.0.clone())
+                .chain(deliveries_due.then(|| DUE.to_owned()))
                 .chain(
                     chunk
                         .iter()
@@ -145,18 +150,24 @@ async fn connect(url: &str) -> Result<PgListener, sqlx::Error> {
 fn parse(channel: &str, payload: &str, own: &Origin) -> Option<Notice> {
     match channel {
         EVENTS_CHANNEL => {
-            // A payload with no origin comes from a process that does not mark its own.
+            // A payload with no origin comes from a process that marks neither its own
+            // notices nor whether deliveries are due: assume they are.
             let mut pairs = payload.split(' ').peekable();
-            if pairs.next_if(|first| first.starts_with("from:")) == Some(own.0.as_str()) {
+            let origin = pairs.next_if(|first| first.starts_with("from:"));
+            if origin == Some(own.0.as_str()) {
                 return None;
             }
+            let deliveries_due = pairs.next_if_eq(&DUE).is_some() || origin.is_none();
             let heads = pairs
                 .filter_map(|pair| {
                     let (identity, seq) = pair.split_once(':')?;
                     Some((IdentityKey(identity.parse().ok()?), Seq(seq.parse().ok()?)))
                 })
                 .collect();
-            Some(Notice::Appended(heads))
+            Some(Notice::Appended {
+                heads,
+                deliveries_due,
+            })
         }
         KEYS_CHANNEL => payload.parse().ok().map(Notice::KeyRevoked),
         _ => None,
@@ -170,14 +181,23 @@ mod tests {
     #[test]
     fn head_notices_parse_and_skip_garbage() {
         let own = Origin::generate();
-        for payload in ["1:5 2:7 x:1 3", "from:00000000000000ff 1:5 2:7 x:1 3"] {
-            let Some(Notice::Appended(heads)) = parse(EVENTS_CHANNEL, payload, &own) else {
+        for (payload, due) in [
+            ("1:5 2:7 x:1 3", true),
+            ("from:00000000000000ff 1:5 2:7 x:1 3", false),
+            ("from:00000000000000ff due 1:5 2:7 x:1 3", true),
+        ] {
+            let Some(Notice::Appended {
+                heads,
+                deliveries_due,
+            }) = parse(EVENTS_CHANNEL, payload, &own)
+            else {
                 panic!("expected heads from {payload:?}");
             };
             assert_eq!(
                 heads,
                 vec![(IdentityKey(1), Seq(5)), (IdentityKey(2), Seq(7))]
             );
+            assert_eq!(deliveries_due, due, "{payload}");
         }
     }
 

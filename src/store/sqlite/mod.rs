@@ -337,7 +337,11 @@ impl Store for SqliteStore {
 
     /// Nothing to do: the app wakes this process's waiters after every commit, and no
     /// other process shares the database.
-    async fn publish_heads(&self, _heads: &[(IdentityKey, Seq)]) -> StoreResult<()> {
+    async fn publish_heads(
+        &self,
+        _heads: &[(IdentityKey, Seq)],
+        _deliveries_due: bool,
+    ) -> StoreResult<()> {
         Ok(())
     }
 

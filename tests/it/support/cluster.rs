@@ -154,7 +154,11 @@ async fn init() -> Server {
         }
         // Blocks this test's runtime for a second; all other tests are waiting on us anyway.
         _ => Server {
-            prefix: start_throwaway_cluster(),
+            prefix: {
+                // Kept for the life of the process; its watchdog stops it.
+                let cluster = std::mem::ManuallyDrop::new(Cluster::start());
+                cluster.url_prefix()
+            },
             suffix: String::new(),
             admin_db: "postgres".into(),
             template: "seqhook_tpl".into(),
@@ -177,67 +181,182 @@ async fn init() -> Server {
     server
 }
 
-/// Returns the server's URL up to the database name. The directory holds the data, the log
-/// and the unix socket.
-fn start_throwaway_cluster() -> String {
-    let bindir = find_bindir();
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let pid = std::process::id().to_string();
-    let dir = std::env::temp_dir().join(format!("seqhook-it-pg-{pid}"));
-    let dir_s = dir.display().to_string();
-    let (data, log) = (format!("{dir_s}/data"), format!("{dir_s}/log"));
-    // PostgreSQL refuses to run as root.
-    let pg = |tool: &str, args: &[&str]| -> Vec<String> {
-        let run_as = if root { "runuser -u nobody --" } else { "" };
-        let tool = bindir.join(tool).display().to_string();
-        let argv = run_as
-            .split_whitespace()
-            .chain([&*tool, "-D", data.as_str()]);
-        argv.chain(args.iter().copied()).map(String::from).collect()
-    };
-    // An earlier process with our pid on a machine that died before its watchdog ran.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {dir_s}: {e}"));
-    if root {
-        run(
-            &dir,
-            &["chown".into(), "nobody".into(), dir_s.clone()],
-            None,
-        );
+/// A PostgreSQL cluster of this test process's own, from the machine's binaries: the
+/// suite's shared server when `DATABASE_URL` is unset, and the private clusters that fault
+/// tests restart and stop under a running app. The directory holds the data, the log and
+/// the unix socket; a watchdog stops the cluster and removes it once this process is gone.
+pub struct Cluster {
+    bindir: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    root: bool,
+    /// Commits wait for their WAL to be written, as in production, so a crash of the
+    /// server loses nothing it acknowledged. The shared cluster skips that, for speed.
+    durable: bool,
+}
+
+#[allow(dead_code, reason = "only the PostgreSQL suite restarts its database")]
+impl Cluster {
+    /// A cluster for the suite's databases: fast, not crash-safe.
+    pub fn start() -> Self {
+        Self::start_with(false)
     }
 
-    // Statics are never dropped, so nothing in this process can stop the cluster. Spawned
-    // before initdb so that a failure below is cleaned up too; setsid keeps it out of Ctrl-C's
-    // reach, and null stdio keeps it off cargo's pipes, which would otherwise never see EOF.
-    let script = r#"pid=$1 dir=$2; shift 2; while kill -0 "$pid" 2>/dev/null; do sleep 1; done; "$@"; rm -rf "$dir""#;
-    // Never waited on: it must outlive this process, which is the point.
-    #[allow(clippy::zombie_processes)]
-    Command::new("setsid")
-        .args(["sh", "-c", script, "seqhook-pg-watchdog"])
-        .args([&pid, &dir_s])
-        .args(pg("pg_ctl", &["stop", "-m", "immediate"]))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning the cluster watchdog (setsid sh)");
+    /// A cluster whose crash (`restart -m immediate`) loses no acknowledged commit.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
 
-    let initdb = ["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"];
-    run(&dir, &pg("initdb", &initdb), None);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("finding a free port")
-        .port();
-    let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={dir_s} -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB"
-    );
-    let start = pg("pg_ctl", &["-o", &options, "-w", "-l", &log, "start"]);
-    run(&dir, &start, Some(&log));
-    format!("postgres://postgres@127.0.0.1:{port}/")
+    fn start_with(durable: bool) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let bindir = find_bindir();
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let pid = std::process::id().to_string();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("seqhook-it-pg-{pid}-{n}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("finding a free port")
+            .port();
+        let cluster = Cluster {
+            bindir,
+            dir,
+            port,
+            root,
+            durable,
+        };
+        let dir_s = cluster.dir.display().to_string();
+        // An earlier process with our pid on a machine that died before its watchdog ran.
+        let _ = std::fs::remove_dir_all(&cluster.dir);
+        std::fs::create_dir_all(&cluster.dir).unwrap_or_else(|e| panic!("creating {dir_s}: {e}"));
+        if root {
+            run(
+                &cluster.dir,
+                &["chown".into(), "nobody".into(), dir_s.clone()],
+                None,
+            );
+        }
+
+        // Statics are never dropped, so nothing in this process can stop the shared
+        // cluster. Spawned before initdb so that a failure below is cleaned up too; setsid
+        // keeps it out of Ctrl-C's reach, and null stdio keeps it off cargo's pipes, which
+        // would otherwise never see EOF.
+        let script = r#"pid=$1 dir=$2; shift 2; while kill -0 "$pid" 2>/dev/null; do sleep 1; done; "$@"; rm -rf "$dir""#;
+        // Never waited on: it must outlive this process, which is the point.
+        #[allow(clippy::zombie_processes)]
+        Command::new("setsid")
+            .args(["sh", "-c", script, "seqhook-pg-watchdog"])
+            .args([&pid, &dir_s])
+            .args(cluster.pg("pg_ctl", &["stop", "-m", "immediate"]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning the cluster watchdog (setsid sh)");
+
+        let initdb = ["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"];
+        run(&cluster.dir, &cluster.pg("initdb", &initdb), None);
+        cluster.pg_ctl(&["start"]);
+        cluster
+    }
+
+    /// The server's URL up to the database name.
+    pub fn url_prefix(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/", self.port)
+    }
+
+    /// `pg_ctl restart -m <mode>` (`fast` or `immediate`); returns once it accepts
+    /// connections again.
+    pub async fn restart(&self, mode: &str) {
+        self.pg_ctl_async(vec!["restart".into(), "-m".into(), mode.into()])
+            .await;
+    }
+
+    /// `pg_ctl stop -m <mode>`.
+    pub async fn stop(&self, mode: &str) {
+        let argv = self.pg("pg_ctl", &["stop", "-m", mode, "-w"]);
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || run(&dir, &argv, None))
+            .await
+            .unwrap();
+    }
+
+    /// Starts it again after `stop`; returns once it accepts connections.
+    pub async fn resume(&self) {
+        self.pg_ctl_async(vec!["start".into()]).await;
+    }
+
+    /// Runs `pg_ctl <action>` with the server options, waiting for it.
+    fn pg_ctl(&self, action: &[&str]) {
+        let argv = self.pg_ctl_argv(action);
+        let log = self.log();
+        run(&self.dir, &argv, Some(&log));
+    }
+
+    async fn pg_ctl_async(&self, action: Vec<String>) {
+        let action: Vec<&str> = action.iter().map(String::as_str).collect();
+        let argv = self.pg_ctl_argv(&action);
+        let (dir, log) = (self.dir.clone(), self.log());
+        tokio::task::spawn_blocking(move || run(&dir, &argv, Some(&log)))
+            .await
+            .unwrap();
+    }
+
+    fn pg_ctl_argv(&self, action: &[&str]) -> Vec<String> {
+        let dir_s = self.dir.display().to_string();
+        // fsync stays off even when durable: the tests crash the server, never the machine.
+        let commit = if self.durable {
+            ""
+        } else {
+            "-c synchronous_commit=off"
+        };
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={dir_s} -c fsync=off \
+             {commit} -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB",
+            self.port
+        );
+        let log = self.log();
+        let mut args = vec!["-o", &options, "-w", "-l", &log];
+        args.extend_from_slice(action);
+        self.pg("pg_ctl", &args)
+    }
+
+    fn log(&self) -> String {
+        format!("{}/log", self.dir.display())
+    }
+
+    /// The command line of a PostgreSQL tool on this cluster. PostgreSQL refuses to run as
+    /// root, so as root it runs as `nobody`.
+    fn pg(&self, tool: &str, args: &[&str]) -> Vec<String> {
+        let data = format!("{}/data", self.dir.display());
+        let run_as = if self.root {
+            "runuser -u nobody --"
+        } else {
+            ""
+        };
+        let tool = self.bindir.join(tool).display().to_string();
+        let argv = run_as
+            .split_whitespace()
+            .chain([tool.as_str(), "-D", data.as_str()]);
+        argv.chain(args.iter().copied()).map(String::from).collect()
+    }
+}
+
+/// Private clusters go with their test; the shared one lives in a static and is left to
+/// its watchdog.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let argv = self.pg("pg_ctl", &["stop", "-m", "immediate"]);
+        let _ = Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Runs in `dir` because `nobody` may not be allowed into our working directory.

@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod process;
+#[allow(dead_code, reason = "only the PostgreSQL suite proxies its database")]
+pub mod proxy;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -155,6 +157,27 @@ impl ApiClient {
         let body: Value = response.json().await.expect("json");
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    /// Mints a key (`admin`) and returns it, secret included, asserting 201.
+    pub async fn create_key(&self, admin_key: &str, body: &Value) -> Value {
+        let response = self.post(admin_key, "/v1/api-keys", body).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Revokes a key, asserting 204.
+    pub async fn revoke_key(&self, admin_key: &str, id: &Value) {
+        let response = self
+            .client
+            .delete(self.url(&format!("/v1/api-keys/{}", id.as_str().expect("key id"))))
+            .bearer_auth(admin_key)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Response {

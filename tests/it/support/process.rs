@@ -12,7 +12,9 @@ use super::ADMIN_TOKEN;
 pub struct ServerProcess {
     pub child: Child,
     pub port: u16,
-    stderr: Lines<BufReader<ChildStderr>>,
+    /// Reads the process's stderr from the moment it serves, so a process that logs a lot
+    /// never blocks on a full pipe; ends when the process exits.
+    stderr: tokio::task::JoinHandle<Vec<String>>,
 }
 
 impl ServerProcess {
@@ -59,16 +61,20 @@ impl ServerProcess {
         Self {
             child,
             port,
-            stderr,
+            stderr: tokio::spawn(collect(stderr)),
         }
     }
 
     /// What the process wrote to stderr after it started serving, once it has exited.
-    pub async fn remaining_stderr(mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Some(line) = self.stderr.next_line().await.unwrap() {
-            lines.push(line);
-        }
-        lines
+    pub async fn remaining_stderr(self) -> Vec<String> {
+        self.stderr.await.expect("the stderr reader")
     }
+}
+
+async fn collect(mut stderr: Lines<BufReader<ChildStderr>>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(Some(line)) = stderr.next_line().await {
+        lines.push(line);
+    }
+    lines
 }
