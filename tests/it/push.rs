@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use seqhook::config::ServeConfig;
 use serde_json::{Value, json};
 
 use crate::support::receiver::{Reply, WebhookReceiver};
@@ -188,32 +189,39 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
 #[tokio::test]
 async fn a_re_enabled_rate_limited_webhook_sends_its_backlog_oldest_first() {
     let db = TestDatabase::create().await;
-    let app = TestApp::spawn(&db.url).await;
+    // A short lease keeps a rate-limited webhook's prefetch to a few rows (what it sends
+    // in half a lease), so the backlog is claimed in several slices.
+    let mut config = ServeConfig::for_database(&db.url);
+    config.delivery_timeout = Duration::from_secs(1);
+    config.delivery_lease = Duration::from_secs(2);
+    let app = TestApp::spawn_with(config).await;
     let receiver = WebhookReceiver::start().await;
+    receiver.script(vec![Reply::Status(500); 8]);
     let tenant = app.tenant_with_identity("alice").await;
     let webhook = app
-        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "rateLimit": 2 }))
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "rateLimit": 4 }))
         .await;
     let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
-    let paused = app
-        .patch(&tenant.key, &path, &json!({ "active": false }))
-        .await;
-    assert_eq!(paused.status(), StatusCode::OK);
-    // A batch (one commit, one moment) and then single appends.
+    // One batch: its deliveries are made in the same moment. Every first attempt fails, so
+    // the backlog waits out retry delays of its own.
     app.append_ok(
         &tenant.key,
         "alice",
-        &json!({ "events": (1..=4).map(no_reply).collect::<Vec<_>>() }),
+        &json!({ "events": (1..=8).map(no_reply).collect::<Vec<_>>() }),
     )
     .await;
-    for n in 5..=8 {
-        app.append_ok(&tenant.key, "alice", &no_reply(n)).await;
+    for _ in 0..8 {
+        receiver.next().await;
     }
+    app.recorded(8).await;
 
-    let resumed = app
-        .patch(&tenant.key, &path, &json!({ "active": true }))
-        .await;
-    assert_eq!(resumed.status(), StatusCode::OK);
+    // Paused and resumed: the whole backlog is due at once.
+    for active in [false, true] {
+        let patched = app
+            .patch(&tenant.key, &path, &json!({ "active": active }))
+            .await;
+        assert_eq!(patched.status(), StatusCode::OK);
+    }
     let mut seqs = Vec::new();
     for _ in 0..8 {
         seqs.push(receiver.next().await.json()["seq"].as_u64().unwrap());
