@@ -149,6 +149,7 @@ impl App {
                 api: !config.workers_only,
                 stream_heartbeat: config.stream_heartbeat,
                 body_timeout: config.body_timeout,
+                document: crate::http::openapi::render(config.max_wait).into(),
             }),
             metrics,
             health,

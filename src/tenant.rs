@@ -27,9 +27,17 @@ pub struct Tenant {
 #[error("a tenant name is 1 to 200 characters and not blank")]
 pub struct InvalidTenantName;
 
+/// Tenant names as the document states them: at most 200 characters, no control
+/// characters, not blank. (The server trims the ends, so it accepts a little more.)
+pub const TENANT_NAME_PATTERN: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// Key names: at most 200 characters, no NUL.
+pub const KEY_NAME_PATTERN: &str = "^[^\\x00]*$";
+pub const MAX_NAME: usize = 200;
+
 pub fn parse_tenant_name(raw: &str) -> Result<String, InvalidTenantName> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(InvalidTenantName);
     }
     Ok(name.to_owned())
@@ -236,7 +244,7 @@ impl KeyGrant {
         }
         if name
             .as_ref()
-            .is_some_and(|name| name.chars().count() > 200 || name.contains('\0'))
+            .is_some_and(|name| name.chars().count() > MAX_NAME || name.contains('\0'))
         {
             return Err(InvalidGrant::Name);
         }
@@ -300,6 +308,23 @@ pub async fn issue_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document's patterns promise this: what matches them is accepted.
+        #[test]
+        fn every_name_the_document_allows_is_accepted(
+            tenant in TENANT_NAME_PATTERN.trim_matches(['^', '$']),
+            key in KEY_NAME_PATTERN.trim_matches(['^', '$']),
+        ) {
+            if tenant.chars().count() > MAX_NAME || key.chars().count() > MAX_NAME {
+                return Ok(()); // longer than the document allows
+            }
+            prop_assert!(parse_tenant_name(&tenant).is_ok(), "{tenant:?}");
+            let grant = KeyGrant::parse(&["events:read".into()], None, Some(key.clone()));
+            prop_assert!(grant.is_ok(), "{key:?}");
+        }
+    }
 
     #[test]
     fn a_generated_secret_hashes_to_what_it_is_presented_as() {

@@ -171,15 +171,18 @@ impl Pace {
     /// What a webhook may have claimed: beyond its cap, deliveries wait here, in memory, so
     /// a request that finishes is followed at once instead of after the next claim's round
     /// trip to the database. As many rounds of `cap` requests as fit, at the webhook's
-    /// pace, in half a lease, between 2 and 8 rounds, and no more than its rate limit lets
-    /// through in half a lease. A webhook not yet timed is assumed to take the full
-    /// timeout. A delivery that waits past its lease anyway is handed back, not sent.
+    /// pace, in half a lease, between 2 and 8 rounds; and for a rate-limited webhook, no
+    /// more than its rate lets through in half the time a delivery may wait and still be
+    /// sent within its lease (the lease less the timeout), so the last one's turn comes
+    /// well before then. A webhook not yet timed is assumed to take the full timeout. A
+    /// delivery that waits past its lease anyway is handed back, not sent.
     fn prefetch(&self, limits: &Limits) -> u32 {
         let rounds = prefetch_rounds(limits.lease, self.request.unwrap_or(limits.timeout));
         let by_pace = (f64::from(limits.per_webhook) * rounds) as u32;
         match self.rate_limit {
             Some(per_second) => {
-                let by_rate = f64::from(per_second) * limits.lease.as_secs_f64() / 2.0;
+                let may_wait = limits.lease.saturating_sub(limits.timeout);
+                let by_rate = f64::from(per_second) * may_wait.as_secs_f64() / 2.0;
                 by_pace.min(by_rate as u32).max(1)
             }
             None => by_pace,
@@ -221,15 +224,23 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_limit_bounds_the_prefetch_to_what_it_lets_through_in_half_a_lease() {
+    fn a_rate_limit_bounds_the_prefetch_to_what_it_lets_through_before_its_turn_could_come_too_late()
+     {
         let fast = |rate_limit| Pace {
             request: Some(Duration::from_millis(2)),
             rate_limit,
         };
         assert_eq!(fast(None).prefetch(&LIMITS), 128);
-        assert_eq!(fast(Some(1)).prefetch(&LIMITS), 30);
+        // (60 s lease - 15 s timeout) / 2 = 22.5 s of turns.
+        assert_eq!(fast(Some(1)).prefetch(&LIMITS), 22);
         assert_eq!(fast(Some(100)).prefetch(&LIMITS), 128);
         assert_eq!(Pace::UNKNOWN.prefetch(&LIMITS), 32);
+        let tight = Limits {
+            lease: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            ..LIMITS
+        };
+        assert_eq!(fast(Some(4)).prefetch(&tight), 2);
     }
 
     #[test]
@@ -243,7 +254,7 @@ mod tests {
         let mut load = Load::default();
         load.record_pace(slow, Duration::from_secs(15), None); // prefetch 32
         load.record_pace(fast, Duration::from_millis(2), None); // prefetch 128
-        load.record_pace(throttled, Duration::from_millis(2), Some(1)); // prefetch 30
+        load.record_pace(throttled, Duration::from_millis(2), Some(1)); // prefetch 22
         load.record_pace(idle, Duration::from_millis(2), None);
         for _ in 0..30 {
             load.started(slow);
@@ -259,12 +270,12 @@ mod tests {
         );
         assert_eq!(free_of(&claims, slow), 2);
         assert_eq!(free_of(&claims, fast), 127);
-        assert_eq!(free_of(&claims, throttled), 30);
+        assert_eq!(free_of(&claims, throttled), 22);
         assert_eq!(free_of(&claims, idle), 32);
 
         let appends = load.lease_room(&LIMITS);
         assert_eq!(free_of(&appends, slow), 2);
-        assert_eq!(free_of(&appends, throttled), 30);
+        assert_eq!(free_of(&appends, throttled), 22);
         assert_eq!(
             free_of(&appends, fast),
             32,

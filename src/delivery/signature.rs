@@ -21,6 +21,10 @@ pub struct SigningSecret {
 pub struct InvalidSecret;
 
 impl SigningSecret {
+    /// What `parse` accepts, as the API document states it: `whsec_` and the canonical
+    /// base64 of 24 to 64 bytes (padded, with no stray bits in the last character).
+    pub const PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$";
+
     pub fn generate() -> Self {
         let mut key = vec![0u8; 32];
         rand::rng().fill_bytes(&mut key);
@@ -46,6 +50,19 @@ impl SigningSecret {
         &self.text
     }
 }
+
+impl utoipa::PartialSchema for SigningSecret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .description(Some("`whsec_` and the base64 of 24 to 64 random bytes."))
+            .examples(["whsec_Hky8yy+tpQ8Y+cHuHiwwyqtkeoCNpc9j+XO3FmIWRAE="])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SigningSecret {}
 
 impl std::fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +91,25 @@ pub fn sign(secrets: &[SigningSecret], message_id: &str, timestamp: i64, body: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_secret_the_document_allows_is_accepted(
+            s in SigningSecret::PATTERN.trim_matches(['^', '$'])
+        ) {
+            prop_assert!(SigningSecret::parse(&s).is_ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn generated_secrets_match_the_documented_pattern() {
+        let pattern = regex::Regex::new(SigningSecret::PATTERN).unwrap();
+        for _ in 0..100 {
+            assert!(pattern.is_match(SigningSecret::generate().expose()));
+        }
+    }
 
     #[test]
     fn the_standard_webhooks_example_signs_as_published() {

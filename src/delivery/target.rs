@@ -29,9 +29,17 @@ pub enum InvalidTarget {
 pub struct WebhookUrl(Url);
 
 impl WebhookUrl {
+    /// URLs the document describes: `http` or `https`, a DNS name (its last label starting
+    /// with a letter, as one ending in digits reads as an IPv4 address; no `--`, which
+    /// would make a label read as punycode), an optional port, path and query of unreserved
+    /// characters. The parser accepts more (IP addresses, percent
+    /// escapes); every URL of this shape it accepts when private targets are allowed.
+    pub const PATTERN: &str = "^https?://([a-z0-9]{1,20}(-[a-z0-9]{1,20}){0,2}\\.)*[a-z][a-z0-9]{0,19}(-[a-z0-9]{1,20}){0,2}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$";
+    pub const MAX_LEN: usize = 2048;
+
     /// Parses and, unless `allow_private`, resolves the host and refuses internal addresses.
     pub async fn parse(raw: &str, allow_private: bool) -> Result<Self, InvalidTarget> {
-        if raw.len() > 2048 {
+        if raw.len() > Self::MAX_LEN {
             return Err(InvalidTarget::Length);
         }
         // The URL parser drops tabs and newlines and trims spaces and control characters
@@ -65,6 +73,24 @@ impl WebhookUrl {
         self.0.as_str()
     }
 }
+
+impl utoipa::PartialSchema for WebhookUrl {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into())))
+            .pattern(Some(Self::PATTERN))
+            .max_length(Some(Self::MAX_LEN))
+            .description(Some(
+                "An `http` or `https` URL. Unless the server allows private targets, its host \
+                 must resolve, and only to public addresses.",
+            ))
+            .examples(["https://example.com/hooks/seqhook"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WebhookUrl {}
 
 /// Every address `url`'s host resolves to, all of them public.
 pub async fn resolve_public(url: &Url) -> Result<Vec<SocketAddr>, InvalidTarget> {
@@ -126,6 +152,22 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_url_the_document_allows_is_accepted_where_private_targets_are(
+            raw in WebhookUrl::PATTERN.trim_matches(['^', '$'])
+        ) {
+            if raw.len() > WebhookUrl::MAX_LEN {
+                return Ok(()); // longer than the document allows
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let parsed = runtime.block_on(WebhookUrl::parse(&raw, true));
+            prop_assert!(parsed.is_ok(), "{raw}: {parsed:?}");
+        }
+    }
 
     #[tokio::test]
     async fn internal_addresses_are_refused_unless_allowed() {

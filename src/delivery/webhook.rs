@@ -104,6 +104,10 @@ pub enum InvalidFilter {
 }
 
 impl EventFilter {
+    /// One entry of a filter as the document states it: `*`, a type name, or a type name's
+    /// prefix followed by `.*`.
+    pub const ENTRY_PATTERN: &str = "^(\\*|[a-z0-9_-]+(\\.[a-z0-9_-]+)*(\\.\\*)?)$";
+
     pub fn parse(patterns: Option<&[String]>) -> Result<Self, InvalidFilter> {
         let Some(patterns) = patterns else {
             return Ok(Self::default());
@@ -186,6 +190,19 @@ mod tests {
         assert_eq!(f.to_strings().unwrap(), ["mailbox.replaced", "email.*"]);
         assert!(EventFilter::parse(None).unwrap().matches("anything"));
         assert_eq!(filter(&["*"]).unwrap(), EventFilter::default());
+    }
+
+    proptest::proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_entry_the_document_allows_is_accepted(
+            entry in EventFilter::ENTRY_PATTERN.trim_matches(['^', '$'])
+        ) {
+            if entry.len() > EventType::MAX_LEN {
+                return Ok(()); // longer than the document allows
+            }
+            proptest::prop_assert!(filter(&[&entry]).is_ok(), "{entry}");
+        }
     }
 
     #[test]

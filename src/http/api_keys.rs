@@ -9,22 +9,39 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
-use super::list::{List, ListQuery};
+use super::list::{List, Page};
 use super::state::AppState;
 use crate::id::ApiKeyId;
-use crate::log::identity::IdentityHandle;
 use crate::tenant::{self, ApiKey, IssuedKey, KeyGrant, Scope};
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    #[schema(value_type = Vec<Scope>, min_items = 1)]
     scopes: Vec<String>,
     /// Binds the key to one identity; such a key may hold only the `events:*` scopes.
-    #[schema(value_type = Option<IdentityHandle>)]
     identity: Option<String>,
-    #[schema(max_length = 200, example = "inbox agent")]
     name: Option<String>,
+}
+
+// Two shapes, an unbound key and a bound one, which the derive cannot say.
+impl utoipa::PartialSchema for CreateKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::shapes::create_key()
+    }
+}
+
+impl ToSchema for CreateKey {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            Scope::name().into_owned(),
+            <Scope as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }
 
 #[utoipa::path(
@@ -67,7 +84,7 @@ pub async fn create(
     tag = "api-keys",
     summary = "List API keys",
     description = "The tenant's live keys, without their secrets. Needs the `admin` scope.",
-    params(ListQuery),
+    params(Page<ApiKeyId>),
     responses(
         (status = 200, description = "A page of keys", body = List<ApiKey>),
         (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
@@ -80,11 +97,11 @@ pub async fn create(
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<ListQuery>,
+    QueryParams(query): QueryParams<Page<ApiKeyId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Admin)?;
     let limit = query.limit()?;
-    let after = query.after(|key| key.parse::<ApiKeyId>().ok())?;
+    let after = query.after()?;
     let keys = state
         .store
         .list_api_keys(auth.0.tenant_id, after, limit + 1)

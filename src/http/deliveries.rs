@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, QueryParams};
-use super::list::{List, ListQuery};
+use super::list::{List, Page};
 use super::state::AppState;
 use crate::delivery::record::{Delivery, DeliveryStatus};
 use crate::id::{DeliveryId, WebhookId};
@@ -38,7 +38,7 @@ pub struct DeliveryFilter {
     params(
         ("id" = inline(WebhookId), Path, description = "The webhook's id"),
         DeliveryFilter,
-        ListQuery,
+        Page<DeliveryId>,
     ),
     responses(
         (status = 200, description = "A page of deliveries", body = List<Delivery>),
@@ -55,7 +55,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(webhook): Path<String>,
     QueryParams(query): QueryParams<DeliveryFilter>,
-    QueryParams(page): QueryParams<ListQuery>,
+    QueryParams(page): QueryParams<Page<DeliveryId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
     let webhook: WebhookId = webhook.parse().map_err(|_| ApiError::NotFound("webhook"))?;
@@ -85,7 +85,7 @@ pub async fn list(
         })
         .transpose()?;
     let limit = page.limit()?;
-    let after = page.after(|id| id.parse::<DeliveryId>().ok())?;
+    let after = page.after()?;
     let deliveries = state
         .store
         .list_deliveries(

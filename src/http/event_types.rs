@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json};
 use super::list::List;
+use super::shapes;
 use super::state::AppState;
 use crate::log::catalog::Catalog;
 use crate::log::event::{EventSchema, EventType};
@@ -82,7 +83,7 @@ pub async fn list(
     tag = "event-types",
     summary = "Show an event type",
     description = "One type with its JSON Schema. Needs `events:read`.",
-    params(("type" = String, Path, description = "The type's name", example = "email.replied")),
+    params(("type" = inline(EventType), Path, description = "The type's name", example = "email.replied")),
     responses(
         (status = 200, description = "The event type", body = EventTypeView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
@@ -126,10 +127,9 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct DefineEventType {
     #[serde(default)]
-    #[schema(max_length = 1000, example = "A lead was created in the CRM.")]
+    #[schema(schema_with = shapes::description)]
     description: String,
-    /// A JSON Schema (draft 4 to 2020-12) for the events' `data`.
-    #[schema(value_type = Object, example = json!({"type": "object", "required": ["leadId"]}))]
+    #[schema(schema_with = shapes::json_schema)]
     schema: Value,
 }
 
@@ -141,8 +141,8 @@ pub struct DefineEventType {
     summary = "Define an event type",
     description = "Creates or replaces one of the tenant's own types. Built-in and `webhook.*` \
         names are reserved. Needs `admin`.",
-    params(("type" = String, Path, description = "The type's name: dot-separated segments of \
-        a-z, 0-9, `_` and `-`", example = "lead.created")),
+    params(("type" = inline(EventType), Path, description = "The type's name: dot-separated \
+        segments of a-z, 0-9, `_` and `-`", example = "lead.created")),
     request_body = DefineEventType,
     responses(
         (status = 201, description = "Defined", body = EventTypeView),
@@ -172,7 +172,8 @@ pub async fn define(
             details: serde_json::json!({}),
         });
     }
-    if body.description.chars().count() > 1_000 || body.description.contains('\0') {
+    if body.description.chars().count() > shapes::MAX_DESCRIPTION || body.description.contains('\0')
+    {
         return Err(ApiError::bad_request(
             "invalid_description",
             "a description is at most 1,000 characters, with no NUL (\\u0000)",

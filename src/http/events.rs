@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Schema,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema,
 };
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -30,19 +30,14 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
 
 /// One event to append.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = NewEvent)]
 struct EventBody {
     #[serde(rename = "type")]
-    #[schema(example = "email.replied")]
     event_type: String,
     // Kept as the client's text: checked against its schema, then stored as sent, never
     // re-serialised.
-    /// The payload; it must match the type's JSON Schema.
-    #[schema(value_type = Object)]
     data: Box<RawValue>,
-    /// The client's own id, which makes a re-send idempotent.
     id: Option<EventId>,
 }
 
@@ -62,7 +57,7 @@ pub struct AppendBody {
 // all-optional fields.
 impl PartialSchema for AppendBody {
     fn schema() -> RefOr<Schema> {
-        let event = || RefOr::<Schema>::Ref(Ref::from_schema_name(EventBody::name()));
+        let event = super::shapes::new_event;
         let batch = ObjectBuilder::new()
             .title(Some("NewEventBatch"))
             .property(
@@ -85,12 +80,7 @@ impl PartialSchema for AppendBody {
     }
 }
 
-impl ToSchema for AppendBody {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((EventBody::name().into_owned(), EventBody::schema()));
-        <EventBody as ToSchema>::schemas(schemas);
-    }
-}
+impl ToSchema for AppendBody {}
 
 impl AppendBody {
     fn into_drafts(self) -> Result<Vec<(String, EventDraft)>, ApiError> {
@@ -236,20 +226,30 @@ pub async fn append(
     Ok((status, axum::Json(AppendResponse { events })).into_response())
 }
 
+/// A `types` filter as the document states it: comma-separated type names (spaces allowed
+/// around them), or nothing for every type. Each name is checked as an `EventType`; this
+/// shape keeps names short enough that it always is.
+#[cfg(test)]
+const TYPES_PATTERN: &str = "^ *([a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2}( *, *[a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2})*)? *$";
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PullQuery {
-    /// Answer events after this seq; pass back the previous answer's `cursor`.
-    #[param(minimum = 0, default = 0)]
+    /// Answer events after this seq; pass back the previous answer's `cursor`. Past the
+    /// identity's head it is answered 400 `since_beyond_head`.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
     since: Option<i64>,
     #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
-    /// Seconds to hold the request while nothing is past `since` (at most the server's
-    /// maximum, 25 by default).
-    #[param(default = 0, example = 25)]
+    /// Seconds to hold the request while nothing is past `since`, at most the server's
+    /// `SEQHOOK_MAX_WAIT` (the document's maximum).
+    #[param(minimum = 0, maximum = 25, default = 0)]
     wait: Option<u64>,
     /// Comma-separated event types to include.
-    #[param(example = "email.replied,email.bounced")]
+    #[param(
+        pattern = "^ *([a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2}( *, *[a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2})*)? *$",
+        example = "email.replied,email.bounced"
+    )]
     types: Option<String>,
 }
 
@@ -361,4 +361,32 @@ pub(super) fn parse_types(list: Option<&str>) -> Result<Option<Vec<EventType>>, 
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
         .map_err(|error| ApiError::bad_request("invalid_types", error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_types_filter_the_document_allows_is_accepted(
+            list in TYPES_PATTERN.trim_matches(['^', '$'])
+        ) {
+            prop_assert!(parse_types(Some(&list)).is_ok(), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn the_documented_types_pattern_is_the_one_tested() {
+        for params in [
+            PullQuery::into_params(|| None),
+            super::super::stream::StreamQuery::into_params(|| None),
+        ] {
+            let types = params.iter().find(|param| param.name == "types").unwrap();
+            let schema = serde_json::to_value(&types.schema).unwrap();
+            assert_eq!(schema["pattern"], TYPES_PATTERN);
+        }
+    }
 }

@@ -30,7 +30,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// A body that may be empty: `PUT` of a resource that takes no fields.
+/// A body that may be empty or `null`: `PUT` of a resource that takes no fields.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
@@ -41,7 +41,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        parse_json(&bytes).map(|value| OptionalJson(Some(value)))
+        // `null` says "no fields" as plainly as an empty body does.
+        parse_json::<Option<T>>(&bytes).map(OptionalJson)
     }
 }
 

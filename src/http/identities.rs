@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, OptionalJson, QueryParams};
-use super::list::{List, ListQuery};
+use super::list::{List, Page};
 use super::state::AppState;
 use crate::log::cursor::Seq;
 use crate::log::identity::{Identity, IdentityHandle};
@@ -121,7 +121,7 @@ pub async fn show(
     summary = "List identities",
     description = "The tenant's identities in handle order; a key bound to one identity sees \
         only that one. Needs `events:read`.",
-    params(ListQuery),
+    params(Page<IdentityHandle>),
     responses(
         (status = 200, description = "A page of identities", body = List<IdentityView>),
         (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
@@ -134,11 +134,11 @@ pub async fn show(
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<ListQuery>,
+    QueryParams(query): QueryParams<Page<IdentityHandle>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::EventsRead)?;
     let limit = query.limit()?;
-    let after = query.after(|handle| IdentityHandle::parse(handle).ok())?;
+    let after = query.after()?;
     let identities = match &auth.0.identity {
         // A bound key lists its own identity, if it exists, and nothing else.
         Some(own) => match state.store.find_identity(auth.0.tenant_id, own).await? {

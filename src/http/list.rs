@@ -1,26 +1,32 @@
-//! Cursor pagination shared by every list: `?limit=&after=` in, `{"data", "next"}` out.
-//! The cursor is opaque to clients: base64 of the last item's sort key.
+//! Keyset pagination shared by every list: `?limit=&after=` in, `{"data", "next"}` out.
+//! `next` is the key of the page's last item (its id, or a handle), as Stripe's
+//! `starting_after` is: any well-formed key is a position in the list, so the document can
+//! say exactly what `after` accepts.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::marker::PhantomData;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::error::ApiError;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1_000;
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    #[param(minimum = 1, maximum = 1000, default = 100)]
+/// One page's query: `limit`, and `after`, the key (`K`) of the previous page's last item.
+#[derive(Deserialize)]
+pub struct Page<K> {
     limit: Option<u32>,
-    /// The `next` cursor of the previous page.
     after: Option<String>,
+    #[serde(skip)]
+    key: PhantomData<K>,
 }
 
-impl ListQuery {
+impl<K: FromStr> Page<K> {
     pub fn limit(&self) -> Result<u32, ApiError> {
         match self.limit.unwrap_or(DEFAULT_LIMIT) {
             limit @ 1..=MAX_LIMIT => Ok(limit),
@@ -31,23 +37,49 @@ impl ListQuery {
         }
     }
 
-    /// The sort key the client's cursor stands for, parsed by `parse`.
-    pub fn after<T>(&self, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
-        let Some(cursor) = &self.after else {
-            return Ok(None);
-        };
-        URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|key| parse(&key))
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_cursor",
-                    "`after` is not a cursor this list gave out",
-                )
+    pub fn after(&self) -> Result<Option<K>, ApiError> {
+        self.after
+            .as_deref()
+            .map(|key| {
+                key.parse().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_cursor",
+                        "`after` is not the key of an item of this list: pass the previous page's `next`",
+                    )
+                })
             })
+            .transpose()
+    }
+}
+
+// Written out because the key's schema is the type parameter's.
+impl<K: PartialSchema> IntoParams for Page<K> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let _ = &PhantomData::<K>;
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("Items per page."))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                        .maximum(Some(MAX_LIMIT))
+                        .default(Some(DEFAULT_LIMIT.into())),
+                ))
+                .build(),
+            ParameterBuilder::new()
+                .name("after")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "The previous page's `next`: the key of its last item. The page starts after it.",
+                ))
+                .schema(Some(K::schema()))
+                .build(),
+        ]
     }
 }
 
@@ -62,16 +94,10 @@ pub struct List<T> {
 
 impl<T> List<T> {
     /// A page fetched with `limit + 1` rows: the extra row only proves there is a next page.
-    pub fn from_overfetch(mut items: Vec<T>, limit: u32, sort_key: impl Fn(&T) -> String) -> Self {
+    pub fn from_overfetch(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
-        let next = more
-            .then(|| {
-                items
-                    .last()
-                    .map(|last| URL_SAFE_NO_PAD.encode(sort_key(last)))
-            })
-            .flatten();
+        let next = more.then(|| items.last().map(&key)).flatten();
         List { data: items, next }
     }
 }

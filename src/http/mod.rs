@@ -12,10 +12,12 @@ mod metrics;
 pub mod openapi;
 mod ops;
 pub mod serve;
+mod shapes;
 pub mod state;
 mod stream;
 mod tenants;
 mod webhooks;
+mod whole;
 
 use std::any::Any;
 

@@ -1,8 +1,9 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' annotations
 //! and the body types' derives, so it cannot drift from the code.
 
-use std::sync::LazyLock;
+use std::time::Duration;
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -10,10 +11,13 @@ use utoipa::openapi::{Components, OpenApi as Document};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
+use super::state::AppState;
 use super::{
     api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants, webhooks,
 };
+use crate::id::EventId;
 use crate::log::event::Envelope;
+use crate::tenant::Scope;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -58,7 +62,7 @@ use crate::log::event::Envelope;
         deliveries::show,
         deliveries::retry,
     ),
-    components(schemas(ErrorBody, Envelope)),
+    components(schemas(ErrorBody, Envelope, EventId, Scope)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "events", description = "Append to an identity's log and read it back."),
@@ -111,12 +115,24 @@ pub fn document() -> Document {
     ApiDoc::openapi()
 }
 
-// Generated once: the document is fixed for the life of the process.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    document()
-        .to_json()
-        .expect("the OpenAPI document serialises")
-});
+/// The document as this server serves it: the longest long-poll is the server's
+/// `SEQHOOK_MAX_WAIT`, so the document says that one, not the default.
+pub fn render(max_wait: Duration) -> String {
+    let mut document = serde_json::to_value(document()).expect("the document serialises");
+    for (name, schema) in super::shapes::components() {
+        document["components"]["schemas"][name] = schema;
+    }
+    let parameters = &mut document["paths"]["/v1/identities/{handle}/events"]["get"]["parameters"];
+    if let Some(parameters) = parameters.as_array_mut() {
+        for parameter in parameters
+            .iter_mut()
+            .filter(|parameter| parameter["name"] == "wait")
+        {
+            parameter["schema"]["maximum"] = max_wait.as_secs().into();
+        }
+    }
+    document.to_string()
+}
 
 #[utoipa::path(
     get,
@@ -128,6 +144,9 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "The document", body = serde_json::Value)),
     security(()),
 )]
-pub async fn openapi_json() -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        state.settings.document.to_string(),
+    )
 }

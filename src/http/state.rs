@@ -34,6 +34,8 @@ pub struct Settings {
     pub stream_heartbeat: Duration,
     /// A request body must arrive whole within this.
     pub body_timeout: Duration,
+    /// `/openapi.json`, rendered for this server's settings.
+    pub document: Arc<str>,
 }
 
 /// What `/readyz` reports beyond a database round trip.

@@ -38,11 +38,14 @@ const WAIT: Duration = Duration::from_secs(60);
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Start after this seq. Without it (and without `Last-Event-ID`) the stream starts
-    /// at the head: new events only.
-    #[param(minimum = 0)]
+    /// at the head: new events only. Past the head it is answered 400.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     since: Option<i64>,
     /// Comma-separated event types to include.
-    #[param(example = "email.replied,email.bounced")]
+    #[param(
+        pattern = "^ *([a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2}( *, *[a-z0-9_-]{1,32}(\\.[a-z0-9_-]{1,32}){0,2})*)? *$",
+        example = "email.replied,email.bounced"
+    )]
     types: Option<String>,
 }
 
@@ -58,7 +61,7 @@ pub struct StreamQuery {
         `: heartbeat` comment every 15 s. Needs `events:read`.",
     params(
         ("handle" = inline(IdentityHandle), Path, description = "The identity's handle"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "The seq of the last event received; takes precedence over `since`"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, description = "The seq of the last event received; takes precedence over `since`"),
         StreamQuery,
     ),
     responses(

@@ -14,8 +14,19 @@ use crate::tenant::{self, IssuedKey, Tenant, parse_tenant_name};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    #[schema(example = "Acme", min_length = 1, max_length = 200)]
+    #[schema(schema_with = tenant_name)]
     name: String,
+}
+
+/// 1 to 200 characters, not blank, no control characters.
+fn tenant_name() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(tenant::TENANT_NAME_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(tenant::MAX_NAME))
+        .examples(["Acme"])
+        .into()
 }
 
 /// A new tenant with its first key, which holds every scope. The key is shown here only.

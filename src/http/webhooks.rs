@@ -8,8 +8,10 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
-use super::list::{List, ListQuery};
+use super::list::{List, Page};
+use super::shapes;
 use super::state::AppState;
+use super::whole::Whole;
 use crate::delivery::record::Attempt;
 use crate::delivery::signature::SigningSecret;
 use crate::delivery::target::WebhookUrl;
@@ -21,30 +23,31 @@ use crate::store::WebhookPatch;
 use crate::tenant::Scope;
 
 const DEFAULT_RETIRE_AFTER_SECS: u64 = 86_400;
-const MAX_DESCRIPTION: usize = 1_000;
-const MAX_IDENTITIES: usize = 1_000;
+const MAX_RETIRE_AFTER_SECS: u64 = 30 * 86_400;
+const MAX_RATE_LIMIT: u32 = 100_000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhook {
     /// An `https` or `http` URL; private addresses are refused unless the server allows them.
-    #[schema(format = "uri", example = "https://example.com/hooks/seqhook")]
+    #[schema(value_type = WebhookUrl)]
     url: String,
     /// Event types and `prefix.*` patterns; leave out for every type.
-    #[schema(example = json!(["email.replied", "mailbox.*"]))]
+    #[schema(schema_with = shapes::event_filter)]
     events: Option<Vec<String>>,
     /// Handles; leave out for every identity.
-    #[schema(value_type = Option<Vec<IdentityHandle>>, max_items = 1000)]
+    #[schema(schema_with = shapes::identity_filter)]
     identities: Option<Vec<String>>,
-    #[schema(max_length = 1000)]
+    #[schema(schema_with = shapes::optional_description)]
     description: Option<String>,
     /// Deliver one identity's events one at a time, in seq order.
     #[schema(default = false)]
     ordered: Option<bool>,
     /// Deliveries per second.
-    #[schema(minimum = 1, maximum = 100000)]
-    rate_limit: Option<u32>,
-    /// The signing secret, `whsec_` + base64; generated when left out.
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<Whole<u32>>,
+    /// The signing secret; generated when left out.
+    #[schema(value_type = Option<SigningSecret>)]
     secret: Option<String>,
 }
 
@@ -102,7 +105,7 @@ pub async fn create(
         identities: identities(body.identities.as_deref())?,
         description: description(body.description)?.unwrap_or_default(),
         ordered: body.ordered.unwrap_or(false),
-        rate_limit: rate_limit(body.rate_limit)?,
+        rate_limit: rate_limit(body.rate_limit.map(|Whole(limit)| limit))?,
         active: true,
         disabled_reason: None,
         created_at: state.deliveries.now(),
@@ -122,7 +125,7 @@ pub async fn create(
     tag = "webhooks",
     summary = "List webhooks",
     description = "The tenant's webhooks, without secrets. Needs `webhooks`.",
-    params(ListQuery),
+    params(Page<WebhookId>),
     responses(
         (status = 200, description = "A page of webhooks", body = List<Webhook>),
         (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
@@ -135,11 +138,11 @@ pub async fn create(
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<ListQuery>,
+    QueryParams(query): QueryParams<Page<WebhookId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
     let limit = query.limit()?;
-    let after = query.after(|id| id.parse::<WebhookId>().ok())?;
+    let after = query.after()?;
     let webhooks = state
         .store
         .list_webhooks(auth.0.tenant_id, after, limit + 1)
@@ -181,23 +184,23 @@ pub async fn show(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateWebhook {
-    #[schema(format = "uri")]
+    #[schema(value_type = Option<WebhookUrl>)]
     url: Option<String>,
     /// Null receives every type again.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = shapes::event_filter)]
     events: Option<Option<Vec<String>>>,
     /// Null receives every identity again.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<IdentityHandle>>)]
+    #[schema(schema_with = shapes::identity_filter)]
     identities: Option<Option<Vec<String>>>,
-    #[schema(max_length = 1000)]
+    #[schema(schema_with = shapes::optional_description)]
     description: Option<String>,
     ordered: Option<bool>,
     /// Null removes the limit.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
-    rate_limit: Option<Option<u32>>,
+    rate_limit: Option<Option<Whole<u32>>>,
     /// Re-activating delivers what was held meanwhile, oldest first.
     active: Option<bool>,
 }
@@ -255,7 +258,10 @@ pub async fn update(
             .transpose()?,
         description: description(body.description)?,
         ordered: body.ordered,
-        rate_limit: body.rate_limit.map(rate_limit).transpose()?,
+        rate_limit: body
+            .rate_limit
+            .map(|limit| rate_limit(limit.map(|Whole(limit)| limit)))
+            .transpose()?,
         active: body.active,
     };
     let updated = state
@@ -338,10 +344,11 @@ pub async fn secret(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateSecret {
-    /// How long the old secrets keep signing, in seconds.
-    #[schema(default = 86400, maximum = 2592000)]
-    expire_old_after_secs: Option<u64>,
-    /// The new secret, `whsec_` + base64; generated when left out.
+    /// How long the old secrets keep signing, in seconds (at most 30 days).
+    #[schema(value_type = Option<u64>, default = 86400, minimum = 0, maximum = 2592000)]
+    expire_old_after_secs: Option<Whole<u64>>,
+    /// The new secret; generated when left out.
+    #[schema(value_type = Option<SigningSecret>)]
     secret: Option<String>,
 }
 
@@ -382,8 +389,8 @@ pub async fn rotate_secret(
     };
     let keep = body
         .expire_old_after_secs
-        .unwrap_or(DEFAULT_RETIRE_AFTER_SECS);
-    if keep > 30 * 86_400 {
+        .map_or(DEFAULT_RETIRE_AFTER_SECS, |Whole(secs)| secs);
+    if keep > MAX_RETIRE_AFTER_SECS {
         return Err(ApiError::bad_request(
             "invalid_expiry",
             "`expireOldAfterSecs` is at most 30 days",
@@ -411,7 +418,8 @@ pub struct Replay {
     identity: String,
     /// Re-enqueue the identity's events after this seq.
     #[serde(default)]
-    since: u64,
+    #[schema(value_type = u64, default = 0, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    since: Whole<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -451,7 +459,7 @@ pub async fn replay(
     let webhook = find(&state, &auth, &id).await?;
     let identity = IdentityHandle::parse(&body.identity)
         .map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
-    let since = i64::try_from(body.since)
+    let since = i64::try_from(body.since.0)
         .map_err(|_| ApiError::bad_request("invalid_since", "`since` is too large"))?;
     let enqueued = state
         .store
@@ -544,10 +552,13 @@ fn identities(handles: Option<&[String]>) -> Result<Option<Vec<IdentityHandle>>,
     let Some(handles) = handles else {
         return Ok(None);
     };
-    if handles.is_empty() || handles.len() > MAX_IDENTITIES {
+    if handles.is_empty() || handles.len() > shapes::MAX_IDENTITIES {
         return Err(ApiError::bad_request(
             "invalid_identities",
-            format!("`identities` holds 1 to {MAX_IDENTITIES} handles; leave it out for all"),
+            format!(
+                "`identities` holds 1 to {} handles; leave it out for all",
+                shapes::MAX_IDENTITIES
+            ),
         ));
     }
     handles
@@ -562,11 +573,12 @@ fn identities(handles: Option<&[String]>) -> Result<Option<Vec<IdentityHandle>>,
 
 fn description(description: Option<String>) -> Result<Option<String>, ApiError> {
     match description {
-        Some(text) if text.chars().count() > MAX_DESCRIPTION || text.contains('\0') => {
+        Some(text) if text.chars().count() > shapes::MAX_DESCRIPTION || text.contains('\0') => {
             Err(ApiError::bad_request(
                 "invalid_description",
                 format!(
-                    "a description is at most {MAX_DESCRIPTION} characters, with no NUL (\\u0000)"
+                    "a description is at most {} characters, with no NUL (\\u0000)",
+                    shapes::MAX_DESCRIPTION
                 ),
             ))
         }
@@ -576,7 +588,7 @@ fn description(description: Option<String>) -> Result<Option<String>, ApiError> 
 
 fn rate_limit(limit: Option<u32>) -> Result<Option<u32>, ApiError> {
     match limit {
-        Some(0) | Some(100_001..) => Err(ApiError::bad_request(
+        Some(limit) if limit == 0 || limit > MAX_RATE_LIMIT => Err(ApiError::bad_request(
             "invalid_rate_limit",
             "`rateLimit` is 1 to 100,000 deliveries per second",
         )),

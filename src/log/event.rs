@@ -27,13 +27,17 @@ pub struct EventType(String);
 pub struct InvalidEventType;
 
 impl EventType {
+    /// What `parse` accepts, as the API document states it (with at most 128 characters).
+    pub const PATTERN: &str = "^[a-z0-9_-]+(\\.[a-z0-9_-]+)*$";
+    pub const MAX_LEN: usize = 128;
+
     pub fn parse(raw: &str) -> Result<Self, InvalidEventType> {
         let segment_ok = |s: &str| {
             !s.is_empty()
                 && s.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         };
-        if raw.len() > 128 || !raw.split('.').all(segment_ok) {
+        if raw.len() > Self::MAX_LEN || !raw.split('.').all(segment_ok) {
             return Err(InvalidEventType);
         }
         Ok(Self(raw.to_owned()))
@@ -52,6 +56,20 @@ impl EventType {
         self.is_builtin() || self.0.starts_with("webhook.")
     }
 }
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_LEN))
+            .examples(["email.replied"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
 
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -302,6 +320,17 @@ mod tests {
         #[test]
         fn parsing_arbitrary_type_names_never_panics(s in "\\PC*") {
             let _ = EventType::parse(&s);
+        }
+
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_type_name_the_document_allows_is_accepted(
+            s in EventType::PATTERN.trim_matches(['^', '$'])
+        ) {
+            if s.len() > EventType::MAX_LEN {
+                return Ok(()); // longer than the document allows
+            }
+            prop_assert!(EventType::parse(&s).is_ok());
         }
     }
 }

@@ -11,11 +11,7 @@ use super::cursor::Seq;
 ///
 /// Handles travel in URL paths, so anything that could change a path's meaning is refused
 /// here, including names made only of dots (`.`/`..`) that clients normalise away.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
-#[schema(
-    pattern = "^[A-Za-z0-9._+@-]{1,255}$",
-    example = "alice.acme@inboxbase.ai"
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdentityHandle(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +26,8 @@ pub enum InvalidHandle {
 
 impl IdentityHandle {
     pub const MAX_LEN: usize = 255;
+    /// What `parse` accepts, as the API document states it (with 1 to 255 characters).
+    pub const PATTERN: &str = "^[A-Za-z0-9._+@-]*[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*$";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidHandle> {
         if raw.is_empty() || raw.len() > Self::MAX_LEN {
@@ -47,6 +45,28 @@ impl IdentityHandle {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl utoipa::PartialSchema for IdentityHandle {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_LEN))
+            .examples(["alice.acme@inboxbase.ai"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IdentityHandle {}
+
+impl std::str::FromStr for IdentityHandle {
+    type Err = InvalidHandle;
+
+    fn from_str(raw: &str) -> Result<Self, InvalidHandle> {
+        Self::parse(raw)
     }
 }
 
@@ -105,6 +125,17 @@ mod tests {
     }
 
     proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_handle_the_document_allows_is_accepted(
+            s in IdentityHandle::PATTERN.trim_matches(['^', '$'])
+        ) {
+            if s.len() > IdentityHandle::MAX_LEN {
+                return Ok(()); // longer than the document allows
+            }
+            prop_assert!(IdentityHandle::parse(&s).is_ok());
+        }
+
         #[test]
         fn every_accepted_handle_is_made_of_allowed_characters(s in "\\PC{0,300}") {
             if let Ok(handle) = IdentityHandle::parse(&s) {

@@ -114,7 +114,9 @@ pub async fn claim_deliveries(
 const RECORD: &str = "
 WITH attempt AS (
     INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
-    VALUES ($1, $3, $4, $5, $6, $7, $8)
+    SELECT $1::uuid, $3::int, $4::timestamptz, $5::int, $6::int, $7::text, $8::text
+    -- A webhook deleted mid-flight took its deliveries with it: nothing left to record.
+    WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)
     ON CONFLICT (delivery_id, attempt) DO NOTHING
 ), delivery AS (
     UPDATE deliveries SET status = $9, next_attempt_at = $10 WHERE id = $1

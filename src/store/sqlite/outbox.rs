@@ -160,7 +160,9 @@ pub async fn record_attempt(writer: &SqlitePool, result: AttemptResult<'_>) -> S
     let mut tx = super::begin_write(writer).await?;
     sqlx::query(
         "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+         -- A webhook deleted mid-flight took its deliveries with it: nothing left to record.
+         WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)
          ON CONFLICT (delivery_id, attempt) DO NOTHING",
     )
     .bind(result.delivery.as_uuid())
