@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: seqhook::config::ServeConfig) -> anyhow::Result<()> {
+    seqhook::http::serve::raise_open_file_limit(config.max_connections);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {} (SEQHOOK_LISTEN)", config.listen))?;

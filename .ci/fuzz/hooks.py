@@ -8,8 +8,8 @@ fails the run.
 
 import schemathesis
 
-# As the built-in check, plus 422 only where the body's own data is checked against a schema
-# the document cannot carry (a tenant's custom event types, which the fuzz run never makes).
+# As the built-in check: a missing or foreign key, something that does not exist, a conflict
+# with what is already there.
 ACCEPTABLE = {401, 403, 404, 409}
 STATE_DEPENDENT_CODES = {"since_beyond_head"}
 

@@ -89,9 +89,16 @@ pub async fn send(
         duration_ms: elapsed_ms(started),
         status_code: Some(code),
         error: None,
-        response_body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+        response_body: (!body.is_empty()).then(|| storable(&body)),
     };
     (attempt, Response::Status { code, retry_after })
+}
+
+/// A receiver's answer as text the delivery log can keep on either database: invalid UTF-8
+/// and NUL (which PostgreSQL text cannot hold, and which would fail the whole batch of
+/// records it is written in) become U+FFFD.
+fn storable(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).replace('\0', "\u{FFFD}")
 }
 
 fn elapsed_ms(started: Instant) -> u32 {
@@ -116,5 +123,17 @@ fn describe(error: &reqwest::Error) -> String {
         kind.to_owned()
     } else {
         format!("{kind}: {cause}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_kept_as_text_either_database_can_store() {
+        assert_eq!(storable(b"ok"), "ok");
+        assert_eq!(storable(b"a\0b"), "a\u{FFFD}b");
+        assert_eq!(storable(&[0x61, 0xff]), "a\u{FFFD}");
     }
 }

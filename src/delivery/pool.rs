@@ -395,6 +395,9 @@ impl DeliveryPool {
             .acquire_owned()
             .await
             .expect("never closed");
+        if let Some(per_second) = delivery.rate_limit {
+            self.rate_limits.pace(delivery.webhook_id, per_second).await;
+        }
         let request = self.requests.acquire().await.expect("never closed");
         // A request must end before its lease does, or another claim could send it too.
         let latest_start =

@@ -1,8 +1,9 @@
 //! Per-webhook rate limits (deliveries per second), applied to fresh events, retries and
-//! replays alike. Each delivery is given its moment to go when it is handed to a worker, in
-//! the order the deliveries were claimed; the workers then wait for their moments. Taking
-//! turns at hand-over rather than racing for them when they come is what keeps a backlog
-//! going out oldest first: tasks are not scheduled in the order they were spawned.
+//! replays alike. Each delivery is given its turn when it is handed to a worker, in the
+//! order the deliveries were claimed; the workers then wait for their turns. Taking turns
+//! at hand-over rather than racing for them when they come is what keeps a backlog going
+//! out oldest first: tasks are not scheduled in the order they were spawned. Just before
+//! sending, each also keeps its distance from the previous request (`pace`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,23 +15,43 @@ use crate::id::WebhookId;
 
 #[derive(Default)]
 pub struct RateLimits {
-    /// Per webhook, the moment the next delivery may go: the previous one's plus one
-    /// interval. No burst: deliveries are spaced evenly, so a receiver sees its rate as a
-    /// pace.
-    next_free: Mutex<HashMap<WebhookId, Instant>>,
+    /// Per webhook, the moment the next turn begins: the previous one's plus one interval.
+    /// No burst: deliveries are spaced evenly, so a receiver sees its rate as a pace.
+    next_turn: Mutex<HashMap<WebhookId, Instant>>,
+    /// Per webhook, when the last request went out. Turns order the deliveries; this keeps
+    /// the spacing when requests that waited for a free slot all find one at once.
+    last_sent: Mutex<HashMap<WebhookId, Instant>>,
+}
+
+fn interval(per_second: u32) -> Duration {
+    Duration::from_secs(1) / per_second.max(1)
 }
 
 impl RateLimits {
-    /// The moment a delivery to `webhook`, rate-limited at `per_second`, may be sent:
-    /// now if the webhook has been quiet, else one interval after the one reserved before.
+    /// The turn of a delivery to `webhook`, rate-limited at `per_second`: now if the
+    /// webhook has been quiet, else one interval after the turn reserved before.
     pub fn reserve(&self, webhook: WebhookId, per_second: u32) -> Instant {
-        let interval = Duration::from_secs(1) / per_second.max(1);
         let now = Instant::now();
-        let mut next_free = self.next_free.lock().expect("rate lock");
-        let free = next_free.entry(webhook).or_insert(now);
-        let slot = (*free).max(now);
-        *free = slot + interval;
-        slot
+        let mut next_turn = self.next_turn.lock().expect("rate lock");
+        let free = next_turn.entry(webhook).or_insert(now);
+        let turn = (*free).max(now);
+        *free = turn + interval(per_second);
+        turn
+    }
+
+    /// Waits, just before a request goes out, until one interval has passed since the
+    /// webhook's previous request.
+    pub async fn pace(&self, webhook: WebhookId, per_second: u32) {
+        let go = {
+            let now = Instant::now();
+            let mut last_sent = self.last_sent.lock().expect("rate lock");
+            let go = last_sent
+                .get(&webhook)
+                .map_or(now, |last| (*last + interval(per_second)).max(now));
+            last_sent.insert(webhook, go);
+            go
+        };
+        tokio::time::sleep_until(go).await;
     }
 }
 
@@ -51,6 +72,17 @@ mod tests {
         );
         let other = limits.reserve(WebhookId::generate(), 2);
         assert_eq!(other, start, "another webhook has its own pace");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_that_waited_together_still_go_out_one_interval_apart() {
+        let limits = RateLimits::default();
+        let webhook = WebhookId::generate();
+        let start = Instant::now();
+        for _ in 0..3 {
+            limits.pace(webhook, 4).await;
+        }
+        assert_eq!(Instant::now() - start, Duration::from_millis(500));
     }
 
     #[tokio::test(start_paused = true)]

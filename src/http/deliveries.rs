@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Auth, QueryParams};
+use super::extract::{Auth, QueryParams, unplussed};
 use super::list::{List, Page};
 use super::state::AppState;
 use crate::delivery::record::{Delivery, DeliveryStatus};
@@ -16,7 +16,7 @@ use crate::log::identity::IdentityHandle;
 use crate::tenant::Scope;
 
 /// The delivery log's filters. The page (`limit`, `after`) is read from the same query
-/// string by `ListQuery`: serde's `flatten` would hand it every value as a string, and
+/// string by `Page`: serde's `flatten` would hand it every value as a string, and
 /// `limit=10` would fail as "expected u32".
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -80,7 +80,7 @@ pub async fn list(
         .identity
         .as_deref()
         .map(|raw| {
-            IdentityHandle::parse(raw)
+            IdentityHandle::parse(&unplussed(raw))
                 .map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))
         })
         .transpose()?;

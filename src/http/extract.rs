@@ -94,6 +94,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for QueryPa
     }
 }
 
+/// A handle (or another key) from a query string. A `+` not percent-encoded arrives as a
+/// space, and no key holds a space, so it is read back as the `+` it was: a client may
+/// paste `after=bob+1@example.com` as it is.
+pub fn unplussed(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.contains(' ') {
+        raw.replace(' ', "+").into()
+    } else {
+        raw.into()
+    }
+}
+
 /// The `{handle}` of an identity route, already validated. Percent-decoding happens first,
 /// so `..%2Fx` is refused like `../x`.
 pub struct Handle(pub IdentityHandle);
@@ -113,13 +124,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Handle {
     }
 }
 
-/// The caller's live API key, and the hash it was presented as.
-pub struct Auth(pub ApiKey, KeyHash);
+/// The caller's live API key, the hash it was presented as, and the keyring's generation
+/// when it was checked.
+pub struct Auth(pub ApiKey, KeyHash, u64);
 
 impl Auth {
-    /// Watches this key for its revocation, for a request that outlives this check.
+    /// Watches this key for its revocation since it was checked, for a request that
+    /// outlives the check.
     pub fn watch(&self, keyring: &Arc<Keyring>) -> KeyWatch {
-        keyring.watch(self.1)
+        keyring.watch(&self.0, self.1, self.2)
     }
 
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
@@ -146,8 +159,11 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer(parts).ok_or(ApiError::Unauthenticated)?;
         let hash = KeyHash::of(presented);
+        // Read first: a revocation landing during the check moves it, and a watch started
+        // from it looks again.
+        let generation = state.keyring.generation();
         match state.keyring.authenticate_hash(hash).await? {
-            Some(key) => Ok(Auth(key, hash)),
+            Some(key) => Ok(Auth(key, hash, generation)),
             None => Err(ApiError::Unauthenticated),
         }
     }

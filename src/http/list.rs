@@ -41,7 +41,7 @@ impl<K: FromStr> Page<K> {
         self.after
             .as_deref()
             .map(|key| {
-                key.parse().map_err(|_| {
+                super::extract::unplussed(key).parse().map_err(|_| {
                     ApiError::bad_request(
                         "invalid_cursor",
                         "`after` is not the key of an item of this list: pass the previous page's `next`",

@@ -25,6 +25,12 @@ use crate::metrics::Metrics;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a refused connection is given to read its 503 before it is dropped.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Refusals being written at once; past them, a connection over the cap is closed without
+/// a word, so a flood cannot hold more descriptors than the cap and these.
+const REFUSALS_AT_ONCE: usize = 64;
+/// Descriptors kept for everything but client connections: database connections, the
+/// listener, webhook requests, files.
+const OTHER_DESCRIPTORS: u64 = 1_024;
 
 const REFUSAL_BODY: &str = r#"{"error":{"code":"too_many_connections","message":"the server is at its connection limit; retry shortly","details":{}}}"#;
 
@@ -60,6 +66,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let room = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let connections = TaskTracker::new();
     let abandon = CancellationToken::new();
     loop {
@@ -70,11 +77,19 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&room).try_acquire_owned() else {
             metrics.connections_refused.increment(1);
-            connections.spawn(refuse(stream));
+            if let Ok(refusing) = Arc::clone(&refusals).try_acquire_owned() {
+                connections.spawn(async move {
+                    refuse(stream).await;
+                    drop(refusing);
+                });
+            }
             continue;
         };
         // Answers are written whole; waiting to coalesce them only delays wake-ups.
         let _ = stream.set_nodelay(true);
+        // A clone of the router is a reference count: every connection shares one route
+        // table (a table per connection would cost ~6 KB each, times 10,000 long-polls).
+        // Upgrades are kept for WebSocket streams.
         let connection = http
             .serve_connection(
                 TokioIo::new(stream),
@@ -96,6 +111,22 @@ pub async fn serve(
         );
         abandon.cancel();
         connections.wait().await;
+    }
+}
+
+/// Raises this process's open-file limit as far as the system lets it, since every
+/// connection holds a descriptor (the usual default, 1,024, would stop a server holding
+/// 10,000 long-polls at a tenth of them), and says so if the cap cannot be reached.
+pub fn raise_open_file_limit(max_connections: usize) {
+    let wanted = max_connections as u64 + OTHER_DESCRIPTORS;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is below the connection cap; connections past it fail to open"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
     }
 }
 

@@ -41,58 +41,103 @@ impl EventLog {
         // first and the commit.
         let mut earlier: HashMap<EventId, StoredEvent> = HashMap::new();
         let mut lookups = 0;
-        // Set once a commit went unacknowledged: from then on our own ids may be in the
-        // log, and finding out has until then.
-        let mut settle_by: Option<Instant> = None;
         loop {
-            let fresh: Vec<NewEvent> = events
-                .iter()
-                .filter(|event| !earlier.contains_key(&event.id))
-                .cloned()
-                .collect();
+            let fresh = not_in(&events, &earlier);
             if fresh.is_empty() {
-                return in_request_order(&events, earlier, Vec::new(), settle_by.is_some());
+                return in_request_order(&events, earlier, Vec::new(), false);
             }
-            let error = match self.appender.append(identity, fresh.clone()).await {
+            match self.appender.append(identity, fresh.clone()).await {
                 Ok(appended) => {
                     self.metrics
                         .events_appended
                         .increment(appended.len() as u64);
                     return in_request_order(&events, earlier, appended, true);
                 }
-                Err(error) => error,
-            };
-            match error {
-                StoreError::DuplicateEventId if lookups < ID_LOOKUPS => {
+                Err(StoreError::DuplicateEventId) if lookups < ID_LOOKUPS => {
                     lookups += 1;
-                    earlier = self
-                        .already_appended(identity, &events, settle_by.is_some())
-                        .await?;
+                    earlier = self.already_appended(identity, &events, false).await?;
                 }
-                StoreError::OutcomeUnknown(cause) => {
+                Err(StoreError::OutcomeUnknown(cause)) => {
                     tracing::warn!(error = %cause, "an append's commit was not acknowledged; looking its events up");
-                    let deadline =
-                        *settle_by.get_or_insert_with(|| Instant::now() + self.outcome_wait);
-                    match self.settle(identity, &fresh, deadline).await {
-                        Some(Settled::Committed(stored)) => {
-                            if let Some(head) = stored.iter().map(|event| event.seq).max() {
-                                self.appender.announce(&[(identity, head)]);
-                            }
-                            self.metrics.events_appended.increment(stored.len() as u64);
-                            return in_request_order(&events, earlier, stored, true);
+                    let deadline = Instant::now() + self.outcome_wait;
+                    return self
+                        .settle(identity, &events, earlier, fresh, deadline)
+                        .await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Finishes an append whose commit of `fresh` went unacknowledged, by `deadline`: finds
+    /// out whether it committed, and if it did not, appends again under the same ids, which
+    /// cannot append anything twice. Whatever stands in the way (the database still down,
+    /// another lost acknowledgement) is tried again until `deadline`; then the answer is
+    /// `OutcomeUnknown`, never a plain failure, since the lost commit may yet land.
+    async fn settle(
+        &self,
+        identity: IdentityKey,
+        events: &[NewEvent],
+        mut earlier: HashMap<EventId, StoredEvent>,
+        mut fresh: Vec<NewEvent>,
+        deadline: Instant,
+    ) -> Result<Appended, LogError> {
+        let unknown = || LogError::OutcomeUnknown {
+            ids: events.iter().map(|event| event.id).collect(),
+        };
+        // The client cannot tell an earlier try of its own from this one when every id was
+        // its own, so such events found in the log answer 200, as a re-send does.
+        let made_here = events.iter().any(|event| !event.client_id);
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match self.committed(identity, &fresh, deadline).await {
+                Some(Settled::Committed(stored)) => {
+                    if let Some(head) = stored.iter().map(|event| event.seq).max() {
+                        self.appender.announce(&[(identity, head)]);
+                    }
+                    self.metrics.events_appended.increment(stored.len() as u64);
+                    return in_request_order(events, earlier, stored, made_here);
+                }
+                Some(Settled::NotCommitted) => {}
+                None => return Err(unknown()),
+            }
+            // Appended again under the same ids: should the lost commit still land, this
+            // one fails on them (or waits for its row lock, then fails) instead.
+            let again =
+                tokio::time::timeout_at(deadline, self.appender.append(identity, fresh.clone()));
+            match again.await {
+                Ok(Ok(appended)) => {
+                    self.metrics
+                        .events_appended
+                        .increment(appended.len() as u64);
+                    return in_request_order(events, earlier, appended, true);
+                }
+                Ok(Err(StoreError::DuplicateEventId)) => {
+                    let found = tokio::time::timeout_at(
+                        deadline,
+                        self.already_appended(identity, events, true),
+                    );
+                    earlier = match found.await {
+                        Ok(Ok(found)) => found,
+                        Ok(Err(conflict @ LogError::EventIdConflict { .. })) => {
+                            return Err(conflict);
                         }
-                        // Appended again under the same ids: should the lost commit still
-                        // land, this one fails on them rather than appending twice.
-                        Some(Settled::NotCommitted) => {}
-                        None => {
-                            return Err(LogError::OutcomeUnknown {
-                                ids: events.iter().map(|event| event.id).collect(),
-                            });
-                        }
+                        Ok(Err(_)) | Err(_) => return Err(unknown()),
+                    };
+                    fresh = not_in(events, &earlier);
+                    if fresh.is_empty() {
+                        return in_request_order(events, earlier, Vec::new(), made_here);
                     }
                 }
-                error => return Err(error.into()),
+                // The database refused or broke off again; the deadline bounds the tries.
+                Ok(Err(_)) => {}
+                Err(_) => return Err(unknown()),
             }
+            if Instant::now() + pause >= deadline {
+                return Err(unknown());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
         }
     }
 
@@ -133,7 +178,7 @@ impl EventLog {
     /// commits all of its events or none, so finding them all means it committed; finding
     /// none means it did not (a transaction still running holds the identity's row lock, so
     /// the append made next waits for it and then fails on the ids if it committed).
-    async fn settle(
+    async fn committed(
         &self,
         identity: IdentityKey,
         fresh: &[NewEvent],
@@ -142,7 +187,8 @@ impl EventLog {
         let ids: Vec<EventId> = fresh.iter().map(|event| event.id).collect();
         let mut pause = FIRST_PAUSE;
         loop {
-            match self.store.find_events(&ids).await {
+            let looked_up = tokio::time::timeout_at(deadline, self.store.find_events(&ids));
+            match looked_up.await.ok()? {
                 Ok(found) => {
                     let mut found: HashMap<EventId, StoredEvent> = found
                         .into_iter()
@@ -169,6 +215,14 @@ impl EventLog {
             }
         }
     }
+}
+
+fn not_in(events: &[NewEvent], earlier: &HashMap<EventId, StoredEvent>) -> Vec<NewEvent> {
+    events
+        .iter()
+        .filter(|event| !earlier.contains_key(&event.id))
+        .cloned()
+        .collect()
 }
 
 /// The answer to an append, in the request's order: events already in the log, and those

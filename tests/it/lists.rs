@@ -49,7 +49,8 @@ async fn every_list_pages_through_limit_and_after_without_repeating_or_skipping(
     let tenant = app.create_tenant("acme").await;
     let key = tenant.key.as_str();
 
-    let handles = ["a.1", "b.2", "c.3", "d.4", "e.5"];
+    // `+` unencoded in `after` arrives as a space, and is read back as `+`.
+    let handles = ["a.1", "b+2@x.com", "c.3", "d+4", "e.5"];
     for handle in handles {
         assert_eq!(
             app.put_identity(key, handle).await.status(),
@@ -105,7 +106,7 @@ async fn the_delivery_log_filters_by_status_and_identity_and_pages_by_limit_and_
     let app = TestApp::spawn(&db.url).await;
     let tenant = app.create_tenant("acme").await;
     let key = tenant.key.as_str();
-    for handle in ["alice", "bob"] {
+    for handle in ["alice", "bob", "bob+1@x.com"] {
         app.put_identity(key, handle).await;
     }
     // Paused, so its deliveries stay pending where the test can count them.
@@ -121,10 +122,11 @@ async fn the_delivery_log_filters_by_status_and_identity_and_pages_by_limit_and_
     for n in 0..2 {
         app.append_ok(key, "bob", &no_reply(n)).await;
     }
+    app.append_ok(key, "bob+1@x.com", &no_reply(9)).await;
 
     let log = format!("{path}/deliveries");
     let all = walk(&app, key, &log, 2).await;
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 6);
     let ids = field(&all, "id");
     let mut sorted = ids.clone();
     sorted.sort();
@@ -133,6 +135,8 @@ async fn the_delivery_log_filters_by_status_and_identity_and_pages_by_limit_and_
 
     let alice = walk(&app, key, &format!("{log}?identity=alice"), 1).await;
     assert_eq!(field(&alice, "identity"), ["alice"; 3]);
+    let plus = walk(&app, key, &format!("{log}?identity=bob+1@x.com"), 10).await;
+    assert_eq!(field(&plus, "identity"), ["bob+1@x.com"]);
     let pending_bob = walk(&app, key, &format!("{log}?status=pending&identity=bob"), 1).await;
     assert_eq!(pending_bob.len(), 2);
     assert!(

@@ -187,6 +187,34 @@ async fn gone_disables_the_webhook_and_reactivation_delivers_what_it_missed_in_o
 }
 
 #[tokio::test]
+async fn a_receivers_answer_with_a_nul_is_recorded_as_readable_text() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    // One answer the database could not store as it is, and one success after it, which is
+    // recorded in a batch that must not fail with it.
+    receiver.script([Reply::Body(500, b"bad\0answer"), Reply::Body(200, b"ok\0")]);
+    let tenant = app.tenant_with_identity("alice").await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
+    app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    receiver.next().await;
+    app.recorded(1).await;
+    app.advance(Duration::from_secs(6));
+    receiver.next().await;
+    app.recorded(2).await;
+
+    let deliveries = delivery_log(&app, &tenant.key, &webhook, "").await;
+    assert_eq!(deliveries[0]["status"], "succeeded", "{}", deliveries[0]);
+    let attempts = deliveries[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["responseBody"], "bad\u{FFFD}answer");
+    assert_eq!(attempts[1]["responseBody"], "ok\u{FFFD}");
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn a_re_enabled_rate_limited_webhook_sends_its_backlog_oldest_first() {
     let db = TestDatabase::create().await;
     // A short lease keeps a rate-limited webhook's prefetch to a few rows (what it sends

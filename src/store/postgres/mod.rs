@@ -132,7 +132,11 @@ impl Store for PgStore {
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
         let revoked = tenants::revoke_api_key(&self.pool, tenant, id).await?;
         if revoked {
-            notifications::publish_key_revoked(&self.notifier, id).await?;
+            // The revocation is committed whatever happens to the notice; another process
+            // that misses it keeps the key for its cache's minute at most.
+            if let Err(error) = notifications::publish_key_revoked(&self.notifier, id).await {
+                tracing::warn!(%error, key = %id, "could not tell other processes of a revoked key");
+            }
         }
         Ok(revoked)
     }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::id::ApiKeyId;
 use crate::log::cursor::Seq;
 use crate::log::identity::IdentityKey;
-use crate::store::{Notice, NoticeSink, StoreResult};
+use crate::store::{Notice, NoticeSink, StoreError, StoreResult};
 
 const EVENTS_CHANNEL: &str = "seqhook_events";
 const KEYS_CHANNEL: &str = "seqhook_keys";
@@ -54,20 +54,27 @@ pub async fn publish_heads(
                 .join(" ")
         })
         .collect();
-    sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
-        .bind(EVENTS_CHANNEL)
-        .bind(&payloads)
-        .execute(pool)
-        .await?;
-    Ok(())
+    notify(pool, EVENTS_CHANNEL, &payloads).await
 }
 
 pub async fn publish_key_revoked(pool: &PgPool, id: ApiKeyId) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(KEYS_CHANNEL)
-        .bind(id.to_string())
-        .execute(pool)
-        .await?;
+    notify(pool, KEYS_CHANNEL, &[id.to_string()]).await
+}
+
+/// One statement for any number of payloads. Tried twice: the notices' one connection sits
+/// idle between bursts and is not tested before use, so after a database restart the first
+/// notice meets a dead connection; the pool replaces it, and the second try goes through.
+async fn notify(pool: &PgPool, channel: &str, payloads: &[String]) -> StoreResult<()> {
+    let send = || {
+        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+            .bind(channel)
+            .bind(payloads)
+            .execute(pool)
+    };
+    match send().await.map_err(StoreError::from) {
+        Err(StoreError::Unavailable(_)) => send().await?,
+        sent => sent?,
+    };
     Ok(())
 }
 

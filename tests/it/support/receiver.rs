@@ -18,6 +18,8 @@ pub enum Reply {
     RetryAfter(u16, u64),
     /// Keeps the request in flight until the notify fires, then answers 200.
     HoldUntil(Arc<Notify>),
+    /// A status with this body.
+    Body(u16, &'static [u8]),
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,9 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             "slow down",
         )
             .into_response(),
+        Some(Reply::Body(code, body)) => {
+            (StatusCode::from_u16(code).unwrap(), body).into_response()
+        }
         Some(Reply::HoldUntil(release)) => {
             release.notified().await;
             StatusCode::OK.into_response()
