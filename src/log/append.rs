@@ -46,7 +46,7 @@ impl EventLog {
             if fresh.is_empty() {
                 return in_request_order(&events, earlier, Vec::new(), false);
             }
-            match self.appender.append(identity, fresh.clone()).await {
+            match self.appender.append(identity, fresh).await {
                 Ok(appended) => {
                     self.metrics
                         .events_appended
@@ -60,16 +60,15 @@ impl EventLog {
                 Err(StoreError::OutcomeUnknown(cause)) => {
                     tracing::warn!(error = %cause, "an append's commit was not acknowledged; looking its events up");
                     let deadline = Instant::now() + self.outcome_wait;
-                    return self
-                        .settle(identity, &events, earlier, fresh, deadline)
-                        .await;
+                    return self.settle(identity, &events, earlier, deadline).await;
                 }
                 Err(error) => return Err(error.into()),
             }
         }
     }
 
-    /// Finishes an append whose commit of `fresh` went unacknowledged, by `deadline`: finds
+    /// Finishes an append whose commit of the events not in `earlier` went unacknowledged,
+    /// by `deadline`: finds
     /// out whether it committed, and if it did not, appends again under the same ids, which
     /// cannot append anything twice. Whatever stands in the way (the database still down,
     /// another lost acknowledgement) is tried again until `deadline`; then the answer is
@@ -79,9 +78,9 @@ impl EventLog {
         identity: IdentityKey,
         events: &[NewEvent],
         mut earlier: HashMap<EventId, StoredEvent>,
-        mut fresh: Vec<NewEvent>,
         deadline: Instant,
     ) -> Result<Appended, LogError> {
+        let mut fresh = not_in(events, &earlier);
         let unknown = || LogError::OutcomeUnknown {
             ids: events.iter().map(|event| event.id).collect(),
         };
