@@ -183,11 +183,16 @@ async fn restart_under_load(mode: &str) {
     }
 
     let acked: Acked = Arc::default();
+    let (acknowledged, mut progress) = tokio::sync::watch::channel(0usize);
+    let acknowledged = Arc::new(acknowledged);
     let mut appenders = JoinSet::new();
     for handle in &handles {
         for port in [first.port, second.port] {
             let (handle, key, acked) = (handle.clone(), tenant.key.clone(), Arc::clone(&acked));
-            appenders.spawn(append_through_faults(port, handle, key, acked));
+            let acknowledged = Arc::clone(&acknowledged);
+            appenders.spawn(async move {
+                append_through_faults(port, handle, key, acked, &acknowledged).await;
+            });
         }
     }
     let mut pullers = JoinSet::new();
@@ -201,13 +206,10 @@ async fn restart_under_load(mode: &str) {
 
     // A third of the way in, the database restarts under everything.
     let total = IDENTITIES * 2 * PER_APPENDER;
-    loop {
-        let so_far: usize = acked.lock().unwrap().values().map(HashMap::len).sum();
-        if so_far >= total / 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    progress
+        .wait_for(|acknowledged| *acknowledged >= total / 3)
+        .await
+        .unwrap();
     cluster.restart(mode).await;
     while let Some(joined) = appenders.join_next().await {
         joined.expect("an appender");
@@ -260,8 +262,15 @@ async fn restart_under_load(mode: &str) {
 }
 
 /// Appends `PER_APPENDER` events one at a time, each with its own id, sending it again on a
-/// 503 or a broken connection, as a careful client does. Anything else is a failure.
-async fn append_through_faults(port: u16, handle: String, key: String, acked: Acked) {
+/// 503 or a broken connection after a short pause, as a careful client does. Anything else
+/// is a failure.
+async fn append_through_faults(
+    port: u16,
+    handle: String,
+    key: String,
+    acked: Acked,
+    acknowledged: &tokio::sync::watch::Sender<usize>,
+) {
     let api = TestApp::client_for(port);
     for n in 0..PER_APPENDER {
         let id = format!("evt_{}", ulid::Ulid::new());
@@ -298,6 +307,7 @@ async fn append_through_faults(port: u16, handle: String, key: String, acked: Ac
             .entry(handle.clone())
             .or_default()
             .insert(id, seq);
+        acknowledged.send_modify(|count| *count += 1);
     }
 }
 

@@ -161,14 +161,19 @@ async fn connections_past_the_cap_are_answered_503_while_held_long_polls_keep_wo
     assert!(refusal.contains("too_many_connections"), "{refusal}");
     assert!(!held.is_empty());
 
-    // One long-poll goes away; its room lets a new connection in.
+    // One long-poll's client goes away. The server notices, ends the poll and the
+    // connection, and its room lets a new connection in.
+    let count = held.len();
     drop(held.pop());
+    let mut holding = app.armed.clone();
+    holding.wait_for(|held| *held < count).await.unwrap();
     let appended = loop {
         let response = app.append(&tenant.key, "alice", &no_reply(1)).await;
+        // The connection's room is handed back just after the poll ends, in the same task.
         if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
             break response;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::task::yield_now().await;
     };
     assert_eq!(appended.status(), reqwest::StatusCode::CREATED);
     // The long-polls held at the cap were woken by it, as always.
