@@ -27,6 +27,7 @@ pub mod keyring;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod schema;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

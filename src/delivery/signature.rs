@@ -53,11 +53,9 @@ impl SigningSecret {
 
 impl utoipa::PartialSchema for SigningSecret {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some(Self::PATTERN))
+        let example = "whsec_Hky8yy+tpQ8Y+cHuHiwwyqtkeoCNpc9j+XO3FmIWRAE=";
+        crate::schema::text(Self::PATTERN, 38..=94, example)
             .description(Some("`whsec_` and the base64 of 24 to 64 random bytes."))
-            .examples(["whsec_Hky8yy+tpQ8Y+cHuHiwwyqtkeoCNpc9j+XO3FmIWRAE="])
             .into()
     }
 }

@@ -76,16 +76,13 @@ impl WebhookUrl {
 
 impl utoipa::PartialSchema for WebhookUrl {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
+        let example = "https://example.com/hooks/seqhook";
+        crate::schema::text(Self::PATTERN, 8..=Self::MAX_LEN, example)
             .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into())))
-            .pattern(Some(Self::PATTERN))
-            .max_length(Some(Self::MAX_LEN))
             .description(Some(
                 "An `http` or `https` URL. Unless the server allows private targets, its host \
                  must resolve, and only to public addresses.",
             ))
-            .examples(["https://example.com/hooks/seqhook"])
             .into()
     }
 }

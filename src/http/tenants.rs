@@ -20,13 +20,7 @@ pub struct CreateTenant {
 
 /// 1 to 200 characters, not blank, no control characters.
 fn tenant_name() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some(tenant::TENANT_NAME_PATTERN))
-        .min_length(Some(1))
-        .max_length(Some(tenant::MAX_NAME))
-        .examples(["Acme"])
-        .into()
+    crate::schema::text(tenant::TENANT_NAME_PATTERN, 1..=tenant::MAX_NAME, "Acme").into()
 }
 
 /// A new tenant with its first key, which holds every scope. The key is shown here only.

@@ -59,13 +59,7 @@ impl EventType {
 
 impl utoipa::PartialSchema for EventType {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some(Self::PATTERN))
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_LEN))
-            .examples(["email.replied"])
-            .into()
+        crate::schema::text(Self::PATTERN, 1..=Self::MAX_LEN, "email.replied").into()
     }
 }
 

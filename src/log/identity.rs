@@ -50,13 +50,7 @@ impl IdentityHandle {
 
 impl utoipa::PartialSchema for IdentityHandle {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some(Self::PATTERN))
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_LEN))
-            .examples(["alice.acme@inboxbase.ai"])
-            .into()
+        crate::schema::text(Self::PATTERN, 1..=Self::MAX_LEN, "alice.acme@inboxbase.ai").into()
     }
 }
 
