@@ -12,14 +12,15 @@ use crate::config::ServeConfig;
 use crate::delivery::pool::DeliveryPool;
 use crate::http::serve::ConnectionLimits;
 use crate::http::state::{AppState, Health, Settings};
-use crate::keyring::Keyring;
 use crate::log::EventLog;
-use crate::log::appender::{Appender, Committed};
+use crate::log::appender::Appender;
 use crate::log::broadcast::HeadBroadcast;
+use crate::log::hooks::AfterCommit;
 use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
-use crate::store::{Notice, Store};
-use crate::tenant::{KeyHash, KeySecret};
+use crate::store::{Notice, NoticeSink, Store};
+use crate::tenancy::key::{KeyHash, KeySecret};
+use crate::tenancy::keyring::Keyring;
 
 pub struct App {
     state: AppState,
@@ -67,57 +68,26 @@ impl App {
             background.spawn(Arc::clone(&deliveries).run(stopping.clone()));
         }
 
-        let appender = {
-            let wakeups = Arc::clone(&wakeups);
-            let broadcast = Arc::clone(&broadcast);
-            let on_commit = Arc::new(move |committed: Committed<'_>| {
-                for &(identity, head) in committed.heads {
-                    wakeups.publish(identity, head);
-                }
-                broadcast.enqueue(committed.heads, committed.deliveries_due);
-            });
-            Appender::start(
-                Arc::clone(&dyn_store),
-                on_commit,
-                Arc::clone(&deliveries),
-                config.append_writers,
-                &writers,
-            )
-        };
+        // A commit wakes this process's waiters first, then is told to other processes.
+        let announcers: Vec<Arc<dyn AfterCommit>> = vec![wakeups.clone(), broadcast.clone()];
+        let appender = Appender::start(
+            Arc::clone(&dyn_store),
+            announcers,
+            deliveries.clone(),
+            config.append_writers,
+            &writers,
+        );
         background
             .spawn(Arc::clone(&broadcast).run(Arc::clone(&dyn_store), background_stop.clone()));
 
         let keyring = Arc::new(Keyring::new(Arc::clone(&dyn_store)));
         let health = Arc::new(Health::default());
-        let sink = {
-            let (wakeups, keyring, health) = (
-                Arc::clone(&wakeups),
-                Arc::clone(&keyring),
-                Arc::clone(&health),
-            );
-            let deliveries = Arc::clone(&deliveries);
-            Arc::new(move |notice: Notice| match notice {
-                Notice::Appended {
-                    heads,
-                    deliveries_due,
-                } => {
-                    for (identity, head) in heads {
-                        wakeups.publish(identity, head);
-                    }
-                    if deliveries_due {
-                        deliveries.wake();
-                    }
-                }
-                Notice::KeyRevoked(id) => keyring.forget(id),
-                Notice::Listening => {
-                    health.set_listening(true);
-                    wakeups.wake_all();
-                    deliveries.wake();
-                    keyring.forget_all();
-                }
-                Notice::Lost => health.set_listening(false),
-            })
-        };
+        let sink = Arc::new(Notices {
+            wakeups: Arc::clone(&wakeups),
+            keyring: Arc::clone(&keyring),
+            health: Arc::clone(&health),
+            deliveries: Arc::clone(&deliveries),
+        });
         {
             let (store, stop) = (Arc::clone(&dyn_store), background_stop.clone());
             background.spawn(async move { store.listen(sink, stop).await });
@@ -229,5 +199,41 @@ impl App {
         background.wait().await;
         store.close().await;
         Ok(())
+    }
+}
+
+/// Where the listener's notices go: other processes' appends wake this one's waiters and,
+/// when they wrote deliveries due, its workers; a revoked key is forgotten; a reconnected
+/// listener may have missed anything, so everything is looked at again.
+struct Notices {
+    wakeups: Arc<Wakeups>,
+    keyring: Arc<Keyring>,
+    health: Arc<Health>,
+    deliveries: Arc<DeliveryPool>,
+}
+
+impl NoticeSink for Notices {
+    fn notice(&self, notice: Notice) {
+        match notice {
+            Notice::Appended {
+                heads,
+                deliveries_due,
+            } => {
+                for (identity, head) in heads {
+                    self.wakeups.publish(identity, head);
+                }
+                if deliveries_due {
+                    self.deliveries.wake();
+                }
+            }
+            Notice::KeyRevoked(id) => self.keyring.forget(id),
+            Notice::Listening => {
+                self.health.set_listening(true);
+                self.wakeups.wake_all();
+                self.deliveries.wake();
+                self.keyring.forget_all();
+            }
+            Notice::Lost => self.health.set_listening(false),
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::delivery::schedule::RetrySchedule;
+use crate::store::Database;
 
 /// Where seqhook keeps its data when `DATABASE_URL` is unset: a file in the working directory.
 pub const EMBEDDED_DATABASE: &str = "sqlite://seqhook.db";
@@ -13,13 +14,6 @@ pub struct DatabaseArgs {
     /// `postgres://user@host:port/db`, or `sqlite://path`; unset, the embedded `./seqhook.db`.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
-}
-
-/// The database a URL names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Database {
-    Postgres(String),
-    Sqlite(String),
 }
 
 impl DatabaseArgs {

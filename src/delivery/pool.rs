@@ -21,14 +21,14 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use super::attempt::{self, Message};
 use super::load::{Limits, Load};
 use super::rate::RateLimits;
-use super::record::ClaimedDelivery;
 use super::schedule::{AttemptOutcome, RetrySchedule};
 use super::signature::SigningSecret;
 use crate::clock::Clock;
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::event::Envelope;
+use crate::log::hooks::{DeliveryLeases, LeaseReservation};
 use crate::metrics::Metrics;
-use crate::store::{AppendLease, AttemptResult, ClaimRequest, Store, Success};
+use crate::store::{AppendLease, AttemptResult, ClaimRequest, ClaimedDelivery, Store, Success};
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -60,6 +60,8 @@ pub struct DeliveryConfig {
 }
 
 pub struct DeliveryPool {
+    /// Itself, for the reservations it hands the appender, which outlive a borrow.
+    me: std::sync::Weak<DeliveryPool>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
@@ -96,7 +98,8 @@ impl DeliveryPool {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             client: super::client::build(config.timeout, config.allow_private),
             slots: Arc::new(Semaphore::new(
                 config.concurrency.saturating_mul(BUFFERED_PER_REQUEST),
@@ -289,7 +292,7 @@ impl DeliveryPool {
     /// or if the store cannot lease on append. At most half the free room, so claims
     /// (ordered webhooks, retries) always find some, and a few deliveries per event; and
     /// for each webhook, what is left of its prefetch (`Load::lease_room`).
-    pub fn reserve(self: &Arc<Self>, events: usize) -> Option<LeaseReservation> {
+    fn reserve_room(self: &Arc<Self>, events: usize) -> Option<Reservation> {
         // Taken first, so shutdown waits for this append to hand its deliveries over (or
         // back), and `adopt` sees `running` as shutdown has left it.
         let shutdown_waits = self.tasks.token();
@@ -311,7 +314,7 @@ impl DeliveryPool {
             .expect("load lock")
             .lease_room(&self.limits());
         let now = self.clock.now();
-        Some(LeaseReservation {
+        Some(Reservation {
             lease: AppendLease {
                 now,
                 until: self.lease_from(now),
@@ -327,9 +330,9 @@ impl DeliveryPool {
 
     /// Starts sending what an append wrote leased under `reservation`, and gives back the
     /// room it did not use. `deliveries_due`: the append also wrote deliveries for a claim.
-    pub async fn adopt(
+    async fn adopt(
         self: &Arc<Self>,
-        mut reservation: LeaseReservation,
+        mut reservation: Reservation,
         leased: Vec<ClaimedDelivery>,
         deliveries_due: bool,
     ) {
@@ -592,16 +595,42 @@ struct SuccessBatch {
     frees_ordered: bool,
 }
 
+/// The appender's view of this pool: appends lease deliveries to it, and tell it when they
+/// wrote some due.
+impl DeliveryLeases for DeliveryPool {
+    fn reserve(&self, events: usize) -> Option<Box<dyn LeaseReservation>> {
+        let pool = self.me.upgrade()?;
+        pool.reserve_room(events)
+            .map(|reservation| Box::new(reservation) as Box<dyn LeaseReservation>)
+    }
+
+    fn deliveries_due(&self) {
+        self.wake();
+    }
+}
+
 /// Room held in this process for deliveries an append writes already leased to it. Given
 /// back when dropped, whether the append used it, failed, or never ran.
-pub struct LeaseReservation {
-    pub lease: AppendLease,
+struct Reservation {
+    lease: AppendLease,
     slots: Option<OwnedSemaphorePermit>,
     pool: Arc<DeliveryPool>,
     _shutdown_waits: TaskTrackerToken,
 }
 
-impl Drop for LeaseReservation {
+#[async_trait::async_trait]
+impl LeaseReservation for Reservation {
+    fn lease(&self) -> &AppendLease {
+        &self.lease
+    }
+
+    async fn adopt(self: Box<Self>, leased: Vec<ClaimedDelivery>, deliveries_due: bool) {
+        let pool = Arc::clone(&self.pool);
+        pool.adopt(*self, leased, deliveries_due).await;
+    }
+}
+
+impl Drop for Reservation {
     fn drop(&mut self) {
         drop(self.slots.take());
         self.pool.room_freed();

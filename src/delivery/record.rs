@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::id::{DeliveryId, EventId, WebhookId};
 use crate::log::cursor::Seq;
-use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -63,21 +62,4 @@ pub struct Delivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
-}
-
-/// A claimed delivery with everything needed to send it, leased until the claim's end.
-#[derive(Debug)]
-pub struct ClaimedDelivery {
-    pub id: DeliveryId,
-    pub webhook_id: WebhookId,
-    pub url: String,
-    /// This attempt's number, from 1.
-    pub attempt: u32,
-    pub rate_limit: Option<u32>,
-    /// Its success lets the identity's next delivery to this webhook go.
-    pub ordered: bool,
-    pub identity: IdentityHandle,
-    pub event: StoredEvent,
-    /// Active signing secrets, newest first.
-    pub secrets: Vec<String>,
 }

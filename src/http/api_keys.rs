@@ -12,7 +12,8 @@ use super::extract::{Auth, Json, QueryParams};
 use super::list::{List, Page};
 use super::state::AppState;
 use crate::id::ApiKeyId;
-use crate::tenant::{self, ApiKey, IssuedKey, KeyGrant, Scope};
+use crate::tenancy::key::{ApiKey, IssuedKey, KeyGrant, Scope};
+use crate::tenancy::provisioning;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +72,8 @@ pub async fn create(
     auth.require(Scope::Admin)?;
     let grant = KeyGrant::parse(&body.scopes, body.identity.as_deref(), body.name)
         .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
-    let (key, secret) = tenant::issue_key(state.store.as_ref(), auth.0.tenant_id, grant).await?;
+    let (key, secret) =
+        provisioning::issue_key(state.store.as_ref(), auth.0.tenant_id, grant).await?;
     let body = serde_json::to_value(key.with_secret(&secret))
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok((StatusCode::CREATED, axum::Json(body)))

@@ -13,7 +13,7 @@ use super::state::AppState;
 use crate::delivery::record::{Delivery, DeliveryStatus};
 use crate::id::{DeliveryId, WebhookId};
 use crate::log::identity::IdentityHandle;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 /// The delivery log's filters. The page (`limit`, `after`) is read from the same query
 /// string by `Page`: serde's `flatten` would hand it every value as a string, and

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::log::LogError;
 use crate::store::StoreError;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -41,6 +41,8 @@ pub enum ApiError {
     OutcomeUnknown(Vec<crate::id::EventId>),
     /// 408: the request body did not arrive in time.
     BodyTimeout,
+    /// 503: the process is shutting down; another one will answer.
+    ShuttingDown,
     Internal(String),
 }
 
@@ -131,6 +133,12 @@ impl IntoResponse for ApiError {
                     .into(),
                 json!({ "ids": ids }),
             ),
+            ApiError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is shutting down; retry shortly".into(),
+                json!({}),
+            ),
             ApiError::BodyTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
@@ -217,6 +225,7 @@ impl From<LogError> for ApiError {
                 details: json!({ "id": id }),
             },
             LogError::OutcomeUnknown { ids } => ApiError::OutcomeUnknown(ids),
+            LogError::Stopped => ApiError::ShuttingDown,
             LogError::SinceBeyondHead { head } => ApiError::BadRequest {
                 code: "since_beyond_head",
                 message,

@@ -15,7 +15,7 @@ use super::state::AppState;
 use crate::log::catalog::Catalog;
 use crate::log::event::{EventSchema, EventType};
 use crate::store::CustomEventType;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -23,7 +23,7 @@ use crate::log::cursor::Seq;
 use crate::log::event::{Envelope, EventType};
 use crate::log::identity::IdentityHandle;
 use crate::log::{EventDraft, PullRequest};
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 const MAX_BATCH: usize = 1_000;
 const DEFAULT_PAGE: u32 = 100;

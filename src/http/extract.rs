@@ -13,9 +13,9 @@ use super::error::ApiError;
 use super::state::AppState;
 use std::sync::Arc;
 
-use crate::keyring::{KeyWatch, Keyring};
 use crate::log::identity::IdentityHandle;
-use crate::tenant::{ApiKey, KeyHash, Scope};
+use crate::tenancy::key::{ApiKey, KeyHash, Scope};
+use crate::tenancy::keyring::{KeyWatch, Keyring};
 
 /// A JSON body. Malformed JSON, wrong types and unknown fields (the body types deny them)
 /// are 400; a body over the limit is 413.

@@ -12,7 +12,7 @@ use super::list::{List, Page};
 use super::state::AppState;
 use crate::log::cursor::Seq;
 use crate::log::identity::{Identity, IdentityHandle};
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::id::EventId;
 use crate::log::event::Envelope;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 #[derive(OpenApi)]
 #[openapi(

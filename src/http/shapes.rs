@@ -11,7 +11,8 @@ use utoipa::openapi::schema::{Ref, Schema};
 use crate::delivery::webhook::EventFilter;
 use crate::log::event::{BUILTIN, EventType};
 use crate::log::identity::IdentityHandle;
-use crate::tenant::{KEY_NAME_PATTERN, MAX_NAME};
+use crate::tenancy::key::KEY_NAME_PATTERN;
+use crate::tenancy::tenant::MAX_NAME;
 
 /// Free text fields (descriptions): at most this many characters, no NUL.
 pub const MAX_DESCRIPTION: usize = 1_000;

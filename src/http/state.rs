@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::delivery::pool::DeliveryPool;
-use crate::keyring::Keyring;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::tenant::KeyHash;
+use crate::tenancy::key::KeyHash;
+use crate::tenancy::keyring::Keyring;
 
 #[derive(Clone)]
 pub struct AppState {

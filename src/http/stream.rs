@@ -21,13 +21,14 @@ use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
 use super::state::AppState;
-use crate::keyring::KeyWatch;
-use crate::log::cursor::{Page, Seq};
+use crate::log::cursor::Seq;
 use crate::log::event::{Envelope, EventType};
 use crate::log::identity::{IdentityHandle, IdentityKey};
+use crate::log::page::Page;
 use crate::log::{EventLog, PullRequest};
 use crate::metrics::Metrics;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
+use crate::tenancy::keyring::KeyWatch;
 
 const PAGE: u32 = 1_000;
 /// One wait between events; shutdown and new events end it early, and the keep-alive

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Operator};
 use super::state::AppState;
-use crate::tenant::{self, IssuedKey, Tenant, parse_tenant_name};
+use crate::tenancy::key::IssuedKey;
+use crate::tenancy::tenant::{Tenant, parse_tenant_name};
+use crate::tenancy::{provisioning, tenant};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +58,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let name = parse_tenant_name(&body.name)
         .map_err(|error| ApiError::bad_request("invalid_name", error.to_string()))?;
-    let created = tenant::create_tenant(state.store.as_ref(), name).await?;
+    let created = provisioning::create_tenant(state.store.as_ref(), name).await?;
     let body = TenantCreated {
         tenant: &created.tenant,
         api_key: created.key.with_secret(&created.secret),

@@ -20,7 +20,7 @@ use crate::id::WebhookId;
 use crate::log::cursor::Seq;
 use crate::log::identity::IdentityHandle;
 use crate::store::WebhookPatch;
-use crate::tenant::Scope;
+use crate::tenancy::key::Scope;
 
 const DEFAULT_RETIRE_AFTER_SECS: u64 = 86_400;
 const MAX_RETIRE_AFTER_SECS: u64 = 30 * 86_400;

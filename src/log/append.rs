@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::appender::AppendError;
 use super::event::{NewEvent, StoredEvent};
 use super::identity::IdentityKey;
 use super::{Appended, EventLog, LogError};
@@ -53,16 +54,17 @@ impl EventLog {
                         .increment(appended.len() as u64);
                     return in_request_order(&events, earlier, appended, true);
                 }
-                Err(StoreError::DuplicateEventId) if lookups < ID_LOOKUPS => {
+                Err(AppendError::Store(StoreError::DuplicateEventId)) if lookups < ID_LOOKUPS => {
                     lookups += 1;
                     earlier = self.already_appended(identity, &events, false).await?;
                 }
-                Err(StoreError::OutcomeUnknown(cause)) => {
+                Err(AppendError::Store(StoreError::OutcomeUnknown(cause))) => {
                     tracing::warn!(error = %cause, "an append's commit was not acknowledged; looking its events up");
                     let deadline = Instant::now() + self.outcome_wait;
                     return self.settle(identity, &events, earlier, deadline).await;
                 }
-                Err(error) => return Err(error.into()),
+                Err(AppendError::Store(error)) => return Err(error.into()),
+                Err(AppendError::Stopped) => return Err(LogError::Stopped),
             }
         }
     }
@@ -111,7 +113,7 @@ impl EventLog {
                         .increment(appended.len() as u64);
                     return in_request_order(events, earlier, appended, true);
                 }
-                Ok(Err(StoreError::DuplicateEventId)) => {
+                Ok(Err(AppendError::Store(StoreError::DuplicateEventId))) => {
                     let found = tokio::time::timeout_at(
                         deadline,
                         self.already_appended(identity, events, true),

@@ -16,25 +16,34 @@ use tokio_util::task::TaskTracker;
 
 use super::cursor::Seq;
 use super::event::{NewEvent, StoredEvent};
+use super::hooks::{AfterCommit, Committed, DeliveryLeases};
 use super::identity::IdentityKey;
-use crate::delivery::pool::DeliveryPool;
 use crate::store::{AppendRequest, Store, StoreError, StoreResult};
 
 /// Caps one group's statement; a single request (≤ 1,000 events) always fits.
 const MAX_GROUP_EVENTS: usize = 5_000;
 const QUEUE_PER_WRITER: usize = 1_024;
 
-/// What a commit changed, for those to tell right after it.
-pub struct Committed<'a> {
-    /// Every identity's new head.
-    pub heads: &'a [(IdentityKey, Seq)],
-    /// Whether it wrote deliveries due for a claim (rather than leased, or none): only then
-    /// need delivery workers elsewhere look.
-    pub deliveries_due: bool,
+/// Everyone told of a commit, in order.
+#[derive(Clone)]
+struct Announcers(Arc<[Arc<dyn AfterCommit>]>);
+
+impl Announcers {
+    fn announce(&self, committed: Committed<'_>) {
+        for announcer in self.0.iter() {
+            announcer.committed(&committed);
+        }
+    }
 }
 
-/// Called right after every commit.
-pub type OnCommit = Arc<dyn Fn(Committed<'_>) + Send + Sync>;
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writers have stopped: the process is shutting down.
+    #[error("the appender has stopped")]
+    Stopped,
+}
 
 struct Job {
     identity: IdentityKey,
@@ -44,28 +53,29 @@ struct Job {
 
 pub struct Appender {
     writers: Vec<mpsc::Sender<Job>>,
-    on_commit: OnCommit,
-    deliveries: Arc<DeliveryPool>,
+    announcers: Announcers,
+    deliveries: Arc<dyn DeliveryLeases>,
 }
 
 impl Appender {
     /// Starts `writers` writer tasks. They run until the `Appender` is dropped, after
-    /// committing everything already queued. `deliveries` are the workers to hand each
-    /// group's deliveries to.
+    /// committing everything already queued. `announcers` are told of every commit, in
+    /// order; `deliveries` are the workers to hand each group's deliveries to.
     pub fn start(
         store: Arc<dyn Store>,
-        on_commit: OnCommit,
-        deliveries: Arc<DeliveryPool>,
+        announcers: Vec<Arc<dyn AfterCommit>>,
+        deliveries: Arc<dyn DeliveryLeases>,
         writers: usize,
         tracker: &TaskTracker,
     ) -> Self {
+        let announcers = Announcers(announcers.into());
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(QUEUE_PER_WRITER);
                 tracker.spawn(write_loop(
                     Arc::clone(&store),
                     receiver,
-                    Arc::clone(&on_commit),
+                    announcers.clone(),
                     Arc::clone(&deliveries),
                 ));
                 sender
@@ -73,7 +83,7 @@ impl Appender {
             .collect();
         Self {
             writers,
-            on_commit,
+            announcers,
             deliveries,
         }
     }
@@ -83,11 +93,11 @@ impl Appender {
     /// happened: the writer never saw it succeed, so it announced nothing.
     pub fn announce(&self, heads: &[(IdentityKey, Seq)]) {
         // What the commit wrote is unknown, so workers everywhere look.
-        (self.on_commit)(Committed {
+        self.announcers.announce(Committed {
             heads,
             deliveries_due: true,
         });
-        self.deliveries.wake();
+        self.deliveries.deliveries_due();
     }
 
     /// Appends `events` to one identity, atomically, and answers once they are committed.
@@ -95,7 +105,7 @@ impl Appender {
         &self,
         identity: IdentityKey,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<StoredEvent>> {
+    ) -> Result<Vec<StoredEvent>, AppendError> {
         // One identity always goes to the same writer: its appends never race each other
         // for the row lock, and they batch together.
         let writer = &self.writers[identity.0.rem_euclid(self.writers.len() as i64) as usize];
@@ -107,18 +117,16 @@ impl Appender {
                 reply,
             })
             .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+            .map_err(|_| AppendError::Stopped)?;
+        Ok(answer.await.map_err(|_| AppendError::Stopped)??)
     }
 }
 
 async fn write_loop(
     store: Arc<dyn Store>,
     mut queue: mpsc::Receiver<Job>,
-    on_commit: OnCommit,
-    deliveries: Arc<DeliveryPool>,
+    announcers: Announcers,
+    deliveries: Arc<dyn DeliveryLeases>,
 ) {
     let mut group = Vec::new();
     while let Some(first) = queue.recv().await {
@@ -133,15 +141,15 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), &mut group, &on_commit, &deliveries).await;
+        commit(store.as_ref(), &mut group, &announcers, deliveries.as_ref()).await;
     }
 }
 
 async fn commit(
     store: &dyn Store,
     group: &mut Vec<Job>,
-    on_commit: &OnCommit,
-    deliveries: &Arc<DeliveryPool>,
+    announcers: &Announcers,
+    deliveries: &dyn DeliveryLeases,
 ) {
     let requests: Vec<AppendRequest<'_>> = group
         .iter()
@@ -152,21 +160,21 @@ async fn commit(
         .collect();
     let events = requests.iter().map(|request| request.events.len()).sum();
     let reservation = deliveries.reserve(events);
-    let lease = reservation.as_ref().map(|reservation| &reservation.lease);
+    let lease = reservation.as_ref().map(|reservation| reservation.lease());
     match store.append_events(&requests, lease).await {
         Ok(appended) => {
             drop(requests);
-            on_commit(Committed {
+            announcers.announce(Committed {
                 heads: &heads(group.iter().map(|job| job.identity).zip(&appended.events)),
                 deliveries_due: appended.deliveries_due,
             });
             match reservation {
                 Some(reservation) => {
-                    deliveries
-                        .adopt(reservation, appended.leased, appended.deliveries_due)
+                    reservation
+                        .adopt(appended.leased, appended.deliveries_due)
                         .await;
                 }
-                None if appended.deliveries_due => deliveries.wake(),
+                None if appended.deliveries_due => deliveries.deliveries_due(),
                 None => {}
             }
             for (job, events) in group.drain(..).zip(appended.events) {
@@ -199,12 +207,12 @@ async fn commit(
                     .await
                     .map(|mut appended| {
                         if appended.deliveries_due {
-                            deliveries.wake();
+                            deliveries.deliveries_due();
                         }
                         (appended.events.remove(0), appended.deliveries_due)
                     });
                 let result = result.map(|(events, deliveries_due)| {
-                    on_commit(Committed {
+                    announcers.announce(Committed {
                         heads: &heads([(job.identity, &events)]),
                         deliveries_due,
                     });

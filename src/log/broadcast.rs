@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cursor::Seq;
+use super::hooks::{AfterCommit, Committed};
 use super::identity::IdentityKey;
 use crate::store::Store;
 
@@ -22,6 +23,13 @@ struct Pending {
     heads: HashMap<IdentityKey, Seq>,
     /// Some commit among them wrote deliveries due for a claim.
     deliveries_due: bool,
+}
+
+/// A commit is told to other processes.
+impl AfterCommit for HeadBroadcast {
+    fn committed(&self, committed: &Committed<'_>) {
+        self.enqueue(committed.heads, committed.deliveries_due);
+    }
 }
 
 impl HeadBroadcast {

@@ -1,8 +1,6 @@
-//! Positions in a log: `Seq`, and the page a pull answers with.
+//! Positions in a log: `Seq`.
 
 use serde::Serialize;
-
-use super::event::StoredEvent;
 
 /// A per-identity sequence number. 0 means "before the first event", so `since=0` reads
 /// from the start; real events start at 1.
@@ -18,22 +16,5 @@ impl Seq {
 
     pub fn next(self) -> Seq {
         Seq(self.0 + 1)
-    }
-}
-
-/// One answer of a pull: the events after `since`, and where to resume.
-#[derive(Debug)]
-pub struct Page {
-    pub events: Vec<StoredEvent>,
-    /// The last seq the server examined: with a `types` filter it may pass events the
-    /// client did not ask for, so the client never rescans them.
-    pub cursor: Seq,
-    /// The identity's head when the page was read, in the same snapshot as the events.
-    pub head: Seq,
-}
-
-impl Page {
-    pub fn has_more(&self) -> bool {
-        self.cursor < self.head
     }
 }

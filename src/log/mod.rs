@@ -11,7 +11,9 @@ pub mod broadcast;
 pub mod catalog;
 pub mod cursor;
 pub mod event;
+pub mod hooks;
 pub mod identity;
+pub mod page;
 pub mod wakeups;
 
 use std::collections::HashMap;
@@ -28,9 +30,10 @@ use crate::metrics::Metrics;
 use crate::store::{ReadRequest, Store, StoreError};
 use appender::Appender;
 use catalog::Catalog;
-use cursor::{Page, Seq};
+use cursor::Seq;
 use event::{EventType, NewEvent, SchemaViolation, StoredEvent};
 use identity::{IdentityHandle, IdentityKey};
+use page::Page;
 use wakeups::Wakeups;
 
 /// How far past `since` a `types`-filtered read may look for matches before it answers
@@ -53,6 +56,8 @@ pub enum LogError {
     EventIdConflict { id: EventId },
     #[error("the database did not acknowledge the append's commit")]
     OutcomeUnknown { ids: Vec<EventId> },
+    #[error("the service is shutting down")]
+    Stopped,
     #[error("`since` is past the identity's head ({})", head.0)]
     SinceBeyondHead { head: Seq },
     #[error(transparent)]

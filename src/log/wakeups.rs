@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::cursor::Seq;
+use super::hooks::{AfterCommit, Committed};
 use super::identity::IdentityKey;
 
 const SHARDS: usize = 64;
@@ -82,6 +83,15 @@ impl Wakeups {
             .iter()
             .map(|shard| shard.lock().expect("wakeups lock").len())
             .sum()
+    }
+}
+
+/// A commit wakes this process's waiters of every identity it moved.
+impl AfterCommit for Wakeups {
+    fn committed(&self, committed: &Committed<'_>) {
+        for &(identity, head) in committed.heads {
+            self.publish(identity, head);
+        }
     }
 }
 

@@ -15,19 +15,27 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::StoreError;
 
-use crate::config::Database;
-use crate::delivery::record::{Attempt, ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::record::{Attempt, Delivery, DeliveryStatus};
 use crate::delivery::schedule::AttemptOutcome;
 use crate::delivery::signature::SigningSecret;
 use crate::delivery::target::WebhookUrl;
 use crate::delivery::webhook::{EventFilter, Webhook};
 use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::{Page, Seq};
+use crate::log::cursor::Seq;
 use crate::log::event::{EventType, NewEvent, StoredEvent};
 use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::tenant::{ApiKey, KeyHash, Tenant};
+use crate::log::page::Page;
+use crate::tenancy::key::{ApiKey, KeyHash};
+use crate::tenancy::tenant::Tenant;
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database a `DATABASE_URL` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Postgres(String),
+    Sqlite(String),
+}
 
 /// The events one request appends to one identity, in order.
 pub struct AppendRequest<'a> {
@@ -88,6 +96,24 @@ pub struct WebhookPatch {
     pub active: Option<bool>,
 }
 
+/// A delivery leased to this process (by a claim, or by the append that wrote it) with
+/// everything needed to send it, until the lease's end.
+#[derive(Debug)]
+pub struct ClaimedDelivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub url: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub rate_limit: Option<u32>,
+    /// Its success lets the identity's next delivery to this webhook go.
+    pub ordered: bool,
+    pub identity: IdentityHandle,
+    pub event: StoredEvent,
+    /// Active signing secrets, newest first.
+    pub secrets: Vec<String>,
+}
+
 /// A claim: due deliveries, at most `limit`, at most `room` of any one webhook (what is
 /// left of its prefetch in this process; `default_room` for webhooks not listed).
 pub struct ClaimRequest<'a> {
@@ -136,7 +162,10 @@ pub enum Notice {
     Lost,
 }
 
-pub type NoticeSink = Arc<dyn Fn(Notice) + Send + Sync>;
+/// Hears what the listener hears.
+pub trait NoticeSink: Send + Sync + 'static {
+    fn notice(&self, notice: Notice);
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -299,7 +328,7 @@ pub trait Store: Send + Sync + 'static {
         deliveries_due: bool,
     ) -> StoreResult<()>;
     /// Runs the process's one listener until `shutdown`, handing each notice to `sink`.
-    async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken);
+    async fn listen(&self, sink: Arc<dyn NoticeSink>, shutdown: CancellationToken);
 
     /// Deliveries not yet finished, for the outbox-depth gauge.
     async fn pending_deliveries(&self) -> StoreResult<u64>;

@@ -2,10 +2,11 @@
 //! `LISTEN/NOTIFY`. The embedded backend is one process by design.
 
 use reqwest::StatusCode;
-use seqhook::config::{Database, ServeConfig};
+use seqhook::config::ServeConfig;
 use seqhook::id::{EventId, WebhookId};
 use seqhook::log::event::{EventType, NewEvent};
 use seqhook::log::identity::IdentityKey;
+use seqhook::store::Database;
 use seqhook::store::{AppendLease, AppendRequest};
 use serde_json::{Value, json};
 

@@ -8,13 +8,14 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::delivery::record::ClaimedDelivery;
 use crate::id::{DeliveryId, EventId, WebhookId};
-use crate::log::cursor::{Page, Seq};
+use crate::log::cursor::Seq;
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::{IdentityHandle, IdentityKey};
+use crate::log::page::Page;
 use crate::store::{
-    AppendLease, AppendRequest, AppendedGroup, ReadRequest, StoreError, StoreResult,
+    AppendLease, AppendRequest, AppendedGroup, ClaimedDelivery, ReadRequest, StoreError,
+    StoreResult,
 };
 
 /// One statement, so one round trip and one commit for any number of requests:

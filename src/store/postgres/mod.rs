@@ -9,6 +9,7 @@ mod outbox;
 mod tenants;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,17 +21,19 @@ use tokio_util::sync::CancellationToken;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, CustomEventType,
-    NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
+    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, ClaimedDelivery,
+    CustomEventType, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
 };
-use crate::delivery::record::{ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::record::{Delivery, DeliveryStatus};
 use crate::delivery::signature::SigningSecret;
 use crate::delivery::webhook::Webhook;
 use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::{Page, Seq};
+use crate::log::cursor::Seq;
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::tenant::{ApiKey, KeyHash, Tenant};
+use crate::log::page::Page;
+use crate::tenancy::key::{ApiKey, KeyHash};
+use crate::tenancy::tenant::Tenant;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -326,7 +329,7 @@ impl Store for PgStore {
         notifications::publish_heads(&self.notifier, &self.origin, heads, deliveries_due).await
     }
 
-    async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
+    async fn listen(&self, sink: Arc<dyn NoticeSink>, shutdown: CancellationToken) {
         notifications::listen(&self.url, &self.origin, sink, shutdown).await
     }
 

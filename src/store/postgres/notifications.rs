@@ -1,6 +1,7 @@
 //! Cross-process signals over `LISTEN/NOTIFY`: heads that moved, keys revoked. A hint only:
 //! the tables are the truth, so a lost notice delays a waiter and never loses an event.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -80,7 +81,12 @@ async fn notify(pool: &PgPool, channel: &str, payloads: &[String]) -> StoreResul
 
 /// The process's one listening connection. Reconnects and, once listening again, reports
 /// `Listening` so every waiter re-reads what it may have missed.
-pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: CancellationToken) {
+pub async fn listen(
+    url: &str,
+    origin: &Origin,
+    sink: Arc<dyn NoticeSink>,
+    shutdown: CancellationToken,
+) {
     let mut retry = Retry::default();
     while !shutdown.is_cancelled() {
         let mut listener = match connect(url).await {
@@ -103,7 +109,7 @@ pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: Canc
             tracing::info!(attempts = retry.attempts, "wake-up listener reconnected");
         }
         retry = Retry::default();
-        sink(Notice::Listening);
+        sink.notice(Notice::Listening);
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,
@@ -113,7 +119,7 @@ pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: Canc
                 Ok(Some(notification)) => {
                     let notice = parse(notification.channel(), notification.payload(), origin);
                     if let Some(notice) = notice {
-                        sink(notice);
+                        sink.notice(notice);
                     }
                 }
                 Ok(None) => break,
@@ -124,7 +130,7 @@ pub async fn listen(url: &str, origin: &Origin, sink: NoticeSink, shutdown: Canc
             }
         }
         tracing::warn!("wake-up listener lost its connection; reconnecting");
-        sink(Notice::Lost);
+        sink.notice(Notice::Lost);
     }
 }
 

@@ -9,13 +9,13 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::delivery::record::{Attempt, ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::record::{Attempt, Delivery, DeliveryStatus};
 use crate::delivery::schedule::AttemptOutcome;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::log::cursor::Seq;
 use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
-use crate::store::{AttemptResult, ClaimRequest, StoreResult, Success};
+use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
 ///   due rows, oldest event first among rows due together (a backlog released at once) —

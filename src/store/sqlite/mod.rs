@@ -13,7 +13,7 @@ mod tenants;
 mod webhooks;
 
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,17 +24,19 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, CustomEventType,
-    Notice, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
+    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, ClaimedDelivery,
+    CustomEventType, Notice, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
 };
-use crate::delivery::record::{ClaimedDelivery, Delivery, DeliveryStatus};
+use crate::delivery::record::{Delivery, DeliveryStatus};
 use crate::delivery::signature::SigningSecret;
 use crate::delivery::webhook::Webhook;
 use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::{Page, Seq};
+use crate::log::cursor::Seq;
 use crate::log::event::{EventType, StoredEvent};
 use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::tenant::{ApiKey, KeyHash, Tenant};
+use crate::log::page::Page;
+use crate::tenancy::key::{ApiKey, KeyHash};
+use crate::tenancy::tenant::Tenant;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -51,7 +53,7 @@ pub struct SqliteStore {
     /// Read-only connections.
     reader: SqlitePool,
     /// Who hears about revoked keys: the app's listener, while it runs.
-    sink: Mutex<Option<NoticeSink>>,
+    sink: Mutex<Option<Arc<dyn NoticeSink>>>,
 }
 
 impl SqliteStore {
@@ -100,7 +102,7 @@ impl SqliteStore {
     fn notify(&self, notice: Notice) {
         let sink = self.sink.lock().expect("sink lock").clone();
         if let Some(sink) = sink {
-            sink(notice);
+            sink.notice(notice);
         }
     }
 }
@@ -347,9 +349,9 @@ impl Store for SqliteStore {
 
     /// There is nothing to listen to; the sink is kept for the notices this process makes
     /// itself, until `shutdown`.
-    async fn listen(&self, sink: NoticeSink, shutdown: CancellationToken) {
+    async fn listen(&self, sink: Arc<dyn NoticeSink>, shutdown: CancellationToken) {
         *self.sink.lock().expect("sink lock") = Some(sink.clone());
-        sink(Notice::Listening);
+        sink.notice(Notice::Listening);
         shutdown.cancelled().await;
         *self.sink.lock().expect("sink lock") = None;
     }

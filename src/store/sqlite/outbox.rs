@@ -12,14 +12,14 @@ use super::encoding::{
     decode_error, hex, id_list, json_rows, optional_text_list, timestamp, to_micros,
 };
 use super::events::INSERT_DELIVERIES;
-use crate::delivery::record::{ClaimedDelivery, DeliveryStatus};
+use crate::delivery::record::DeliveryStatus;
 use crate::delivery::schedule::AttemptOutcome;
 use crate::delivery::webhook::EventFilter;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::log::cursor::Seq;
 use crate::log::event::StoredEvent;
 use crate::log::identity::IdentityHandle;
-use crate::store::{AttemptResult, ClaimRequest, StoreResult, Success};
+use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
 
 /// Events a replay reads at a time, so a long log is never held in memory at once.
 const REPLAY_PAGE: i64 = 1_000;

@@ -9,7 +9,8 @@ use super::encoding::{decode_error, text_list, timestamp, to_micros};
 use crate::id::{ApiKeyId, TenantId};
 use crate::log::identity::IdentityHandle;
 use crate::store::StoreResult;
-use crate::tenant::{ApiKey, KeyHash, Scope, Tenant};
+use crate::tenancy::key::{ApiKey, KeyHash, Scope};
+use crate::tenancy::tenant::Tenant;
 
 /// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
 pub async fn create_tenant(

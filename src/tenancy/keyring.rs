@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::key::{ApiKey, KeyHash};
 use crate::id::{ApiKeyId, TenantId};
 use crate::store::{Store, StoreResult};
-use crate::tenant::{ApiKey, KeyHash};
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_CAP: usize = 10_000;

@@ -1,5 +1,5 @@
-//! Tenants and their API keys: scopes, identity binding, and the key secret, which is
-//! shown once and afterwards known to the service only as a SHA-256 hash.
+//! API keys: scopes, identity binding, and the key secret, which is shown once and
+//! afterwards known to the service only as a SHA-256 hash.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,39 +9,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::tenant::MAX_NAME;
 use crate::id::{ApiKeyId, TenantId};
 use crate::log::identity::IdentityHandle;
-use crate::store::{Store, StoreResult};
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Tenant {
-    pub id: TenantId,
-    #[schema(example = "Acme")]
-    pub name: String,
-    #[serde(serialize_with = "crate::timestamp::serialize")]
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("a tenant name is 1 to 200 characters and not blank")]
-pub struct InvalidTenantName;
-
-/// Tenant names as the document states them: at most 200 characters, no control
-/// characters, not blank. (The server trims the ends, so it accepts a little more.)
-pub const TENANT_NAME_PATTERN: &str =
-    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
 /// Key names: at most 200 characters, no NUL.
 pub const KEY_NAME_PATTERN: &str = "^[^\\x00]*$";
-pub const MAX_NAME: usize = 200;
-
-pub fn parse_tenant_name(raw: &str) -> Result<String, InvalidTenantName> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(InvalidTenantName);
-    }
-    Ok(name.to_owned())
-}
 
 #[derive(
     Clone,
@@ -256,73 +229,22 @@ impl KeyGrant {
     }
 }
 
-pub struct CreatedTenant {
-    pub tenant: Tenant,
-    pub key: ApiKey,
-    pub secret: KeySecret,
-}
-
-/// Creates a tenant with its first key, which holds every scope.
-pub async fn create_tenant(store: &dyn Store, name: String) -> StoreResult<CreatedTenant> {
-    let now = Utc::now();
-    let tenant = Tenant {
-        id: TenantId::generate(),
-        name,
-        created_at: now,
-    };
-    let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        tenant_id: tenant.id,
-        name: Some("default".into()),
-        scopes: Scope::ALL.to_vec(),
-        identity: None,
-        created_at: now,
-    };
-    store.create_tenant(&tenant, &key, &secret.hash()).await?;
-    Ok(CreatedTenant {
-        tenant,
-        key,
-        secret,
-    })
-}
-
-pub async fn issue_key(
-    store: &dyn Store,
-    tenant: TenantId,
-    grant: KeyGrant,
-) -> StoreResult<(ApiKey, KeySecret)> {
-    let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        tenant_id: tenant,
-        name: grant.name,
-        scopes: grant.scopes,
-        identity: grant.identity,
-        created_at: Utc::now(),
-    };
-    store.create_api_key(&key, &secret.hash()).await?;
-    Ok((key, secret))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
-        /// The document's patterns promise this: what matches them is accepted.
+        /// The document's pattern promises this: what matches it is accepted.
         #[test]
-        fn every_name_the_document_allows_is_accepted(
-            tenant in TENANT_NAME_PATTERN.trim_matches(['^', '$']),
-            key in KEY_NAME_PATTERN.trim_matches(['^', '$']),
+        fn every_key_name_the_document_allows_is_accepted(
+            name in KEY_NAME_PATTERN.trim_matches(['^', '$']),
         ) {
-            if tenant.chars().count() > MAX_NAME || key.chars().count() > MAX_NAME {
+            if name.chars().count() > MAX_NAME {
                 return Ok(()); // longer than the document allows
             }
-            prop_assert!(parse_tenant_name(&tenant).is_ok(), "{tenant:?}");
-            let grant = KeyGrant::parse(&["events:read".into()], None, Some(key.clone()));
-            prop_assert!(grant.is_ok(), "{key:?}");
+            let grant = KeyGrant::parse(&["events:read".into()], None, Some(name.clone()));
+            prop_assert!(grant.is_ok(), "{name:?}");
         }
     }
 

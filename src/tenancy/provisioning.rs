@@ -1,0 +1,57 @@
+//! Provisioning: creating tenants and issuing their keys, each in one write.
+
+use chrono::Utc;
+
+use super::key::{ApiKey, KeyGrant, KeySecret, Scope};
+use super::tenant::Tenant;
+use crate::id::{ApiKeyId, TenantId};
+use crate::store::{Store, StoreResult};
+
+pub struct CreatedTenant {
+    pub tenant: Tenant,
+    pub key: ApiKey,
+    pub secret: KeySecret,
+}
+
+/// Creates a tenant with its first key, which holds every scope.
+pub async fn create_tenant(store: &dyn Store, name: String) -> StoreResult<CreatedTenant> {
+    let now = Utc::now();
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        name,
+        created_at: now,
+    };
+    let secret = KeySecret::generate();
+    let key = ApiKey {
+        id: ApiKeyId::generate(),
+        tenant_id: tenant.id,
+        name: Some("default".into()),
+        scopes: Scope::ALL.to_vec(),
+        identity: None,
+        created_at: now,
+    };
+    store.create_tenant(&tenant, &key, &secret.hash()).await?;
+    Ok(CreatedTenant {
+        tenant,
+        key,
+        secret,
+    })
+}
+
+pub async fn issue_key(
+    store: &dyn Store,
+    tenant: TenantId,
+    grant: KeyGrant,
+) -> StoreResult<(ApiKey, KeySecret)> {
+    let secret = KeySecret::generate();
+    let key = ApiKey {
+        id: ApiKeyId::generate(),
+        tenant_id: tenant,
+        name: grant.name,
+        scopes: grant.scopes,
+        identity: grant.identity,
+        created_at: Utc::now(),
+    };
+    store.create_api_key(&key, &secret.hash()).await?;
+    Ok((key, secret))
+}
