@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::delivery::pool::DeliveryPool;
+use crate::domain::key::{KeyHash, KeySecret};
 use crate::http::serve::ConnectionLimits;
 use crate::http::state::{AppState, Health, Settings};
 use crate::log::EventLog;
@@ -19,7 +20,6 @@ use crate::log::hooks::AfterCommit;
 use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
 use crate::store::{Notice, NoticeSink, Store};
-use crate::tenancy::key::{KeyHash, KeySecret};
 use crate::tenancy::keyring::Keyring;
 
 pub struct App {

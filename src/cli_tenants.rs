@@ -1,8 +1,8 @@
 //! `seqhook tenants create NAME`: the operator's way to make a tenant without the API.
 
 use crate::config::DatabaseArgs;
+use crate::domain::tenant::parse_tenant_name;
 use crate::tenancy::provisioning::create_tenant;
-use crate::tenancy::tenant::parse_tenant_name;
 
 pub async fn create(database: &DatabaseArgs, name: &str) -> anyhow::Result<()> {
     let name = parse_tenant_name(name)?;

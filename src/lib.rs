@@ -1,18 +1,27 @@
 //! seqhook: a multi-tenant event log served over HTTP.
 //!
-//! Four parts, and wiring around them. One event's path through the tree:
+//! The parts, top to bottom; each imports only the parts below it:
 //!
-//! `http/events.rs` (extract, check scope) → [`log`] (types, schemas, idempotency) →
-//! `log/appender.rs` (group commit) → [`store`] (one transaction: the identity's counter
-//! bump, the event rows and their webhook deliveries) → after commit, `log/wakeups.rs`
-//! wakes this process's long-polls, `log/broadcast.rs` tells other processes through
-//! `NOTIFY`, and `delivery/pool.rs` sends the deliveries the append leased to it.
+//! - [`http`]: the API. Extracts and checks a request, calls one service, maps the result.
+//! - [`log`]: the event log's rules (schemas, idempotency, group commit, wake-ups); it
+//!   tells its neighbours of a commit through interfaces of its own ([`log::hooks`]).
+//! - [`delivery`]: webhook push, implementing the log's `DeliveryLeases`: claims, signed
+//!   attempts, retries, rate limits.
+//! - [`tenancy`]: who may do what: provisioning tenants and keys, and the keyring that
+//!   turns a presented key into a live one.
+//! - [`store`]: persistence, the only part with SQL; PostgreSQL and the embedded SQLite.
+//! - [`domain`]: the nouns every part speaks (events, identities, keys, webhooks,
+//!   deliveries), each parsed at the edge.
 //!
-//! - [`log`]: the event log's rules; no HTTP, no SQL.
-//! - [`store`]: persistence; the only module with SQL.
-//! - [`http`]: the API; thin handlers over `log` and `store`.
-//! - [`bench`]: `seqhook bench`, the load tool.
-//! - [`listen`]: `seqhook listen`, a pull client that forwards signed events to a local URL.
+//! Around them: [`app`] wires the parts into a value that serves; [`config`] and [`cli`]
+//! read flags; [`listen`] and [`bench`] are clients of the API; `id`, `clock`, `metrics`,
+//! `schema`, `shutdown`, `telemetry` and `timestamp` are small pieces every part may use.
+//!
+//! One event's path: `http/events.rs` → `log/append.rs` (ids, idempotency) →
+//! `log/appender.rs` (group commit) → `store` (one transaction: the identity's counter bump,
+//! the event rows and their webhook deliveries) → after commit, `log/wakeups.rs` wakes this
+//! process's long-polls, `log/broadcast.rs` tells other processes through `NOTIFY`, and
+//! `delivery/pool.rs` sends the deliveries the append leased to it.
 
 pub mod app;
 pub mod bench;
@@ -21,6 +30,7 @@ pub mod cli_tenants;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod domain;
 pub mod http;
 pub mod id;
 pub mod listen;

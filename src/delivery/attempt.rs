@@ -6,10 +6,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
-use super::record::Attempt;
 use super::schedule::{Response, parse_retry_after};
-use super::signature::{SigningSecret, sign};
-use super::target::is_public;
+use super::signature::sign;
+use crate::domain::delivery::Attempt;
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::is_public;
 
 const KEPT_BODY: usize = 1024;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::target::{InvalidTarget, is_public};
+use crate::domain::target::{InvalidTarget, is_public};
 
 pub fn build(timeout: Duration, allow_private: bool) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()

@@ -10,8 +10,5 @@ pub mod client;
 mod load;
 pub mod pool;
 pub mod rate;
-pub mod record;
 pub mod schedule;
 pub mod signature;
-pub mod target;
-pub mod webhook;

@@ -21,11 +21,12 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use super::attempt::{self, Message};
 use super::load::{Limits, Load};
 use super::rate::RateLimits;
-use super::schedule::{AttemptOutcome, RetrySchedule};
-use super::signature::SigningSecret;
+use super::schedule::RetrySchedule;
 use crate::clock::Clock;
+use crate::domain::delivery::AttemptOutcome;
+use crate::domain::event::Envelope;
+use crate::domain::secret::SigningSecret;
 use crate::id::{DeliveryId, WebhookId};
-use crate::log::event::Envelope;
 use crate::log::hooks::{DeliveryLeases, LeaseReservation};
 use crate::metrics::Metrics;
 use crate::store::{AppendLease, AttemptResult, ClaimRequest, ClaimedDelivery, Store, Success};
@@ -562,7 +563,7 @@ impl DeliveryPool {
         url: &str,
         secrets: &[String],
         webhook: WebhookId,
-    ) -> super::record::Attempt {
+    ) -> crate::domain::delivery::Attempt {
         let secrets: Vec<SigningSecret> = secrets
             .iter()
             .filter_map(|secret| SigningSecret::parse(secret).ok())

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::domain::delivery::AttemptOutcome;
 use rand::Rng;
 
 /// `Retry-After` is honoured up to this long.
@@ -54,15 +56,6 @@ pub enum Response {
     },
     /// Timeout, refused connection, TLS failure, blocked address…
     NoResponse,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AttemptOutcome {
-    Delivered,
-    RetryAt(DateTime<Utc>),
-    /// 410: the endpoint asked never to be called again; the webhook is disabled.
-    Gone,
-    GaveUp,
 }
 
 impl RetrySchedule {

@@ -11,8 +11,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
 use super::list::{List, Page};
 use super::state::AppState;
+use crate::domain::key::{ApiKey, IssuedKey, KeyGrant, Scope};
 use crate::id::ApiKeyId;
-use crate::tenancy::key::{ApiKey, IssuedKey, KeyGrant, Scope};
 use crate::tenancy::provisioning;
 
 #[derive(Deserialize)]

@@ -10,10 +10,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, QueryParams, unplussed};
 use super::list::{List, Page};
 use super::state::AppState;
-use crate::delivery::record::{Delivery, DeliveryStatus};
+use crate::domain::delivery::{Delivery, DeliveryStatus};
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::Scope;
 use crate::id::{DeliveryId, WebhookId};
-use crate::log::identity::IdentityHandle;
-use crate::tenancy::key::Scope;
 
 /// The delivery log's filters. The page (`limit`, `after`) is read from the same query
 /// string by `Page`: serde's `flatten` would hand it every value as a string, and

@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use crate::domain::key::Scope;
 use crate::log::LogError;
 use crate::store::StoreError;
-use crate::tenancy::key::Scope;
 
 #[derive(Debug)]
 pub enum ApiError {

@@ -12,10 +12,11 @@ use super::extract::{Auth, Json};
 use super::list::List;
 use super::shapes;
 use super::state::AppState;
+use crate::domain::event::EventType;
+use crate::domain::key::Scope;
 use crate::log::catalog::Catalog;
-use crate::log::event::{EventSchema, EventType};
+use crate::log::schema::EventSchema;
 use crate::store::CustomEventType;
-use crate::tenancy::key::Scope;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

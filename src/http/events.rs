@@ -18,12 +18,12 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, Json, QueryParams};
 use super::state::AppState;
+use crate::domain::cursor::Seq;
+use crate::domain::event::{Envelope, EventType};
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::Scope;
 use crate::id::EventId;
-use crate::log::cursor::Seq;
-use crate::log::event::{Envelope, EventType};
-use crate::log::identity::IdentityHandle;
 use crate::log::{EventDraft, PullRequest};
-use crate::tenancy::key::Scope;
 
 const MAX_BATCH: usize = 1_000;
 const DEFAULT_PAGE: u32 = 100;

@@ -13,8 +13,8 @@ use super::error::ApiError;
 use super::state::AppState;
 use std::sync::Arc;
 
-use crate::log::identity::IdentityHandle;
-use crate::tenancy::key::{ApiKey, KeyHash, Scope};
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::{ApiKey, KeyHash, Scope};
 use crate::tenancy::keyring::{KeyWatch, Keyring};
 
 /// A JSON body. Malformed JSON, wrong types and unknown fields (the body types deny them)

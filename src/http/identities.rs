@@ -10,9 +10,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, OptionalJson, QueryParams};
 use super::list::{List, Page};
 use super::state::AppState;
-use crate::log::cursor::Seq;
-use crate::log::identity::{Identity, IdentityHandle};
-use crate::tenancy::key::Scope;
+use crate::domain::cursor::Seq;
+use crate::domain::identity::{Identity, IdentityHandle};
+use crate::domain::key::Scope;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

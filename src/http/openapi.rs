@@ -15,9 +15,9 @@ use super::state::AppState;
 use super::{
     api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants, webhooks,
 };
+use crate::domain::event::Envelope;
+use crate::domain::key::Scope;
 use crate::id::EventId;
-use crate::log::event::Envelope;
-use crate::tenancy::key::Scope;
 
 #[derive(OpenApi)]
 #[openapi(

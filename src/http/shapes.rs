@@ -8,11 +8,12 @@ use utoipa::PartialSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Ref, Schema};
 
-use crate::delivery::webhook::EventFilter;
-use crate::log::event::{BUILTIN, EventType};
-use crate::log::identity::IdentityHandle;
-use crate::tenancy::key::KEY_NAME_PATTERN;
-use crate::tenancy::tenant::MAX_NAME;
+use crate::domain::event::EventType;
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::KEY_NAME_PATTERN;
+use crate::domain::tenant::MAX_NAME;
+use crate::domain::webhook::EventFilter;
+use crate::log::schema::BUILTIN;
 
 /// Free text fields (descriptions): at most this many characters, no NUL.
 pub const MAX_DESCRIPTION: usize = 1_000;

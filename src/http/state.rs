@@ -7,10 +7,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::delivery::pool::DeliveryPool;
+use crate::domain::key::KeyHash;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::tenancy::key::KeyHash;
 use crate::tenancy::keyring::Keyring;
 
 #[derive(Clone)]

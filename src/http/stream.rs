@@ -21,13 +21,13 @@ use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
 use super::state::AppState;
-use crate::log::cursor::Seq;
-use crate::log::event::{Envelope, EventType};
-use crate::log::identity::{IdentityHandle, IdentityKey};
-use crate::log::page::Page;
+use crate::domain::cursor::Seq;
+use crate::domain::event::{Envelope, EventType};
+use crate::domain::identity::{IdentityHandle, IdentityKey};
+use crate::domain::key::Scope;
+use crate::domain::page::Page;
 use crate::log::{EventLog, PullRequest};
 use crate::metrics::Metrics;
-use crate::tenancy::key::Scope;
 use crate::tenancy::keyring::KeyWatch;
 
 const PAGE: u32 = 1_000;

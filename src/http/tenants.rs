@@ -9,9 +9,10 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Operator};
 use super::state::AppState;
-use crate::tenancy::key::IssuedKey;
-use crate::tenancy::tenant::{Tenant, parse_tenant_name};
-use crate::tenancy::{provisioning, tenant};
+use crate::domain::key::IssuedKey;
+use crate::domain::tenant;
+use crate::domain::tenant::{Tenant, parse_tenant_name};
+use crate::tenancy::provisioning;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::{Failure, PAGE, PULL_MARGIN, SHOWN_BODY_CHARS};
-use crate::log::identity::IdentityHandle;
+use crate::domain::identity::IdentityHandle;
 
 /// The pull API, as one identity's reader.
 pub(super) struct Api {

@@ -18,8 +18,8 @@ use url::Url;
 use crate::delivery::attempt::{self, Message};
 use crate::delivery::client;
 use crate::delivery::schedule::Response;
-use crate::delivery::signature::SigningSecret;
-use crate::log::identity::IdentityHandle;
+use crate::domain::identity::IdentityHandle;
+use crate::domain::secret::SigningSecret;
 
 mod api;
 mod state;

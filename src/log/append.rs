@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::appender::AppendError;
-use super::event::{NewEvent, StoredEvent};
-use super::identity::IdentityKey;
 use super::{Appended, EventLog, LogError};
+use crate::domain::event::{NewEvent, StoredEvent};
+use crate::domain::identity::IdentityKey;
 use crate::id::EventId;
 use crate::store::StoreError;
 

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use super::cursor::Seq;
-use super::event::{NewEvent, StoredEvent};
 use super::hooks::{AfterCommit, Committed, DeliveryLeases};
-use super::identity::IdentityKey;
+use crate::domain::cursor::Seq;
+use crate::domain::event::{NewEvent, StoredEvent};
+use crate::domain::identity::IdentityKey;
 use crate::store::{AppendRequest, Store, StoreError, StoreResult};
 
 /// Caps one group's statement; a single request (≤ 1,000 events) always fits.

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::cursor::Seq;
 use super::hooks::{AfterCommit, Committed};
-use super::identity::IdentityKey;
+use crate::domain::cursor::Seq;
+use crate::domain::identity::IdentityKey;
 use crate::store::Store;
 
 #[derive(Default)]

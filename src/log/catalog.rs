@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::event::{BUILTIN, EventSchema, EventType};
+use crate::domain::event::EventType;
 use crate::id::TenantId;
+use crate::log::schema::{BUILTIN, EventSchema};
 use crate::store::{CustomEventType, Store, StoreResult};
 
 const CUSTOM_TTL: Duration = Duration::from_secs(5);

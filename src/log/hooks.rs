@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 
-use super::cursor::Seq;
-use super::identity::IdentityKey;
+use crate::domain::cursor::Seq;
+use crate::domain::identity::IdentityKey;
 use crate::store::{AppendLease, ClaimedDelivery};
 
 /// What a commit changed.

@@ -9,11 +9,8 @@ mod append;
 pub mod appender;
 pub mod broadcast;
 pub mod catalog;
-pub mod cursor;
-pub mod event;
 pub mod hooks;
-pub mod identity;
-pub mod page;
+pub mod schema;
 pub mod wakeups;
 
 use std::collections::HashMap;
@@ -25,15 +22,16 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::cursor::Seq;
+use crate::domain::event::{EventType, NewEvent, StoredEvent};
+use crate::domain::identity::{IdentityHandle, IdentityKey};
+use crate::domain::page::Page;
 use crate::id::{EventId, TenantId};
 use crate::metrics::Metrics;
 use crate::store::{ReadRequest, Store, StoreError};
 use appender::Appender;
 use catalog::Catalog;
-use cursor::Seq;
-use event::{EventType, NewEvent, SchemaViolation, StoredEvent};
-use identity::{IdentityHandle, IdentityKey};
-use page::Page;
+use schema::SchemaViolation;
 use wakeups::Wakeups;
 
 /// How far past `since` a `types`-filtered read may look for matches before it answers

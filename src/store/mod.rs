@@ -15,18 +15,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::StoreError;
 
-use crate::delivery::record::{Attempt, Delivery, DeliveryStatus};
-use crate::delivery::schedule::AttemptOutcome;
-use crate::delivery::signature::SigningSecret;
-use crate::delivery::target::WebhookUrl;
-use crate::delivery::webhook::{EventFilter, Webhook};
+use crate::domain::cursor::Seq;
+use crate::domain::delivery::AttemptOutcome;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::event::{EventType, NewEvent, StoredEvent};
+use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
+use crate::domain::key::{ApiKey, KeyHash};
+use crate::domain::page::Page;
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
+use crate::domain::tenant::Tenant;
+use crate::domain::webhook::{EventFilter, Webhook};
 use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::event::{EventType, NewEvent, StoredEvent};
-use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::log::page::Page;
-use crate::tenancy::key::{ApiKey, KeyHash};
-use crate::tenancy::tenant::Tenant;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

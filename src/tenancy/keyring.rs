@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::key::{ApiKey, KeyHash};
+use crate::domain::key::{ApiKey, KeyHash};
 use crate::id::{ApiKeyId, TenantId};
 use crate::store::{Store, StoreResult};
 

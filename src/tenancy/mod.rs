@@ -2,7 +2,5 @@
 //! (`provisioning`), and turning a presented key into a live one (`keyring`), which also
 //! ends the requests of a key revoked while they run.
 
-pub mod key;
 pub mod keyring;
 pub mod provisioning;
-pub mod tenant;

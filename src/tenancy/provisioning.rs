@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 
-use super::key::{ApiKey, KeyGrant, KeySecret, Scope};
-use super::tenant::Tenant;
+use crate::domain::key::{ApiKey, KeyGrant, KeySecret, Scope};
+use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
 use crate::store::{Store, StoreResult};
 

@@ -3,9 +3,9 @@
 
 use reqwest::StatusCode;
 use seqhook::config::ServeConfig;
+use seqhook::domain::event::{EventType, NewEvent};
+use seqhook::domain::identity::IdentityKey;
 use seqhook::id::{EventId, WebhookId};
-use seqhook::log::event::{EventType, NewEvent};
-use seqhook::log::identity::IdentityKey;
 use seqhook::store::Database;
 use seqhook::store::{AppendLease, AppendRequest};
 use serde_json::{Value, json};

@@ -3,8 +3,8 @@
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
+use crate::domain::event::EventType;
 use crate::id::TenantId;
-use crate::log::event::EventType;
 use crate::store::{CustomEventType, StoreResult};
 
 /// Creates or replaces; `created_at` survives a replace. `xmax = 0` tells an insert from an

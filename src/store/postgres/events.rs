@@ -8,11 +8,11 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use crate::domain::cursor::Seq;
+use crate::domain::event::{EventType, StoredEvent};
+use crate::domain::identity::{IdentityHandle, IdentityKey};
+use crate::domain::page::Page;
 use crate::id::{DeliveryId, EventId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::event::{EventType, StoredEvent};
-use crate::log::identity::{IdentityHandle, IdentityKey};
-use crate::log::page::Page;
 use crate::store::{
     AppendLease, AppendRequest, AppendedGroup, ClaimedDelivery, ReadRequest, StoreError,
     StoreResult,

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
+use crate::domain::cursor::Seq;
+use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
 use crate::id::TenantId;
-use crate::log::cursor::Seq;
-use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
 use crate::store::StoreResult;
 
 /// Inserts unless the handle exists; takes no lock on an existing row, so creating an

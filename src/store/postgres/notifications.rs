@@ -8,9 +8,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::cursor::Seq;
+use crate::domain::identity::IdentityKey;
 use crate::id::ApiKeyId;
-use crate::log::cursor::Seq;
-use crate::log::identity::IdentityKey;
 use crate::store::{Notice, NoticeSink, StoreError, StoreResult};
 
 const EVENTS_CHANNEL: &str = "seqhook_events";

@@ -9,12 +9,12 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::delivery::record::{Attempt, Delivery, DeliveryStatus};
-use crate::delivery::schedule::AttemptOutcome;
+use crate::domain::cursor::Seq;
+use crate::domain::delivery::AttemptOutcome;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::event::StoredEvent;
+use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::event::StoredEvent;
-use crate::log::identity::IdentityHandle;
 use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest

@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::{ApiKey, KeyHash, Scope};
+use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
-use crate::log::identity::IdentityHandle;
 use crate::store::StoreResult;
-use crate::tenancy::key::{ApiKey, KeyHash, Scope};
-use crate::tenancy::tenant::Tenant;
 
 /// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
 pub async fn create_tenant(

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
-use crate::delivery::signature::SigningSecret;
-use crate::delivery::target::WebhookUrl;
-use crate::delivery::webhook::{EventFilter, Webhook};
+use crate::domain::identity::IdentityHandle;
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
+use crate::domain::webhook::{EventFilter, Webhook};
 use crate::id::{TenantId, WebhookId};
-use crate::log::identity::IdentityHandle;
 use crate::store::{StoreResult, WebhookPatch};
 
 const COLUMNS: &str = "id, tenant_id, url, event_names, event_prefixes, identities, description, ordered, \

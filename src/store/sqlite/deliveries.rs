@@ -8,10 +8,10 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::encoding::{decode_error, id_list, optional_timestamp, timestamp, to_micros};
-use crate::delivery::record::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::cursor::Seq;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::identity::IdentityHandle;
 use crate::store::StoreResult;
 
 const DELIVERY_COLUMNS: &str =

@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::encoding::{decode_error, timestamp, to_micros};
+use crate::domain::event::EventType;
 use crate::id::TenantId;
-use crate::log::event::EventType;
 use crate::store::{CustomEventType, StoreResult};
 
 /// Creates or replaces; `created_at` survives a replace. SQLite's upsert cannot say which it

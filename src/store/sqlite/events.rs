@@ -11,12 +11,12 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::encoding::{hex, id_list, json_rows, optional_text_list, timestamp, to_micros};
-use crate::delivery::webhook::EventFilter;
+use crate::domain::cursor::Seq;
+use crate::domain::event::{EventType, StoredEvent};
+use crate::domain::identity::IdentityKey;
+use crate::domain::page::Page;
+use crate::domain::webhook::EventFilter;
 use crate::id::{DeliveryId, EventId};
-use crate::log::cursor::Seq;
-use crate::log::event::{EventType, StoredEvent};
-use crate::log::identity::IdentityKey;
-use crate::log::page::Page;
 use crate::store::{AppendRequest, AppendedGroup, ReadRequest, StoreError, StoreResult};
 
 /// Moves each head once by its identity's event count. RETURNING sees the new head; the

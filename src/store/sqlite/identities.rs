@@ -5,9 +5,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::encoding::{decode_error, timestamp, to_micros};
+use crate::domain::cursor::Seq;
+use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
 use crate::id::TenantId;
-use crate::log::cursor::Seq;
-use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
 use crate::store::StoreResult;
 
 /// Inserts unless the handle exists. An existing row was committed by an earlier write, so

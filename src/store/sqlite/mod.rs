@@ -27,16 +27,16 @@ use super::{
     AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, ClaimedDelivery,
     CustomEventType, Notice, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
 };
-use crate::delivery::record::{Delivery, DeliveryStatus};
-use crate::delivery::signature::SigningSecret;
-use crate::delivery::webhook::Webhook;
+use crate::domain::cursor::Seq;
+use crate::domain::delivery::{Delivery, DeliveryStatus};
+use crate::domain::event::{EventType, StoredEvent};
+use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
+use crate::domain::key::{ApiKey, KeyHash};
+use crate::domain::page::Page;
+use crate::domain::secret::SigningSecret;
+use crate::domain::tenant::Tenant;
+use crate::domain::webhook::Webhook;
 use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::event::{EventType, StoredEvent};
-use crate::log::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::log::page::Page;
-use crate::tenancy::key::{ApiKey, KeyHash};
-use crate::tenancy::tenant::Tenant;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -12,13 +12,13 @@ use super::encoding::{
     decode_error, hex, id_list, json_rows, optional_text_list, timestamp, to_micros,
 };
 use super::events::INSERT_DELIVERIES;
-use crate::delivery::record::DeliveryStatus;
-use crate::delivery::schedule::AttemptOutcome;
-use crate::delivery::webhook::EventFilter;
+use crate::domain::cursor::Seq;
+use crate::domain::delivery::AttemptOutcome;
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::event::StoredEvent;
+use crate::domain::identity::IdentityHandle;
+use crate::domain::webhook::EventFilter;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::event::StoredEvent;
-use crate::log::identity::IdentityHandle;
 use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
 
 /// Events a replay reads at a time, so a long log is never held in memory at once.

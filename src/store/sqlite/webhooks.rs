@@ -5,11 +5,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::encoding::{decode_error, optional_text_list, text_list, timestamp, to_micros};
-use crate::delivery::signature::SigningSecret;
-use crate::delivery::target::WebhookUrl;
-use crate::delivery::webhook::{EventFilter, Webhook};
+use crate::domain::identity::IdentityHandle;
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
+use crate::domain::webhook::{EventFilter, Webhook};
 use crate::id::{TenantId, WebhookId};
-use crate::log::identity::IdentityHandle;
 use crate::store::{StoreResult, WebhookPatch};
 
 const COLUMNS: &str = "id, tenant_id, url, event_names, event_prefixes, identities, description, ordered, \

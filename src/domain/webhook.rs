@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
+use super::event::EventType;
+use super::identity::IdentityHandle;
 use super::target::WebhookUrl;
 use crate::id::{TenantId, WebhookId};
-use crate::log::event::EventType;
-use crate::log::identity::IdentityHandle;
 
 #[derive(Clone, Debug)]
 pub struct Webhook {

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::identity::IdentityHandle;
 use super::tenant::MAX_NAME;
 use crate::id::{ApiKeyId, TenantId};
-use crate::log::identity::IdentityHandle;
 
 /// Key names: at most 200 characters, no NUL.
 pub const KEY_NAME_PATTERN: &str = "^[^\\x00]*$";
@@ -173,7 +173,7 @@ pub enum InvalidGrant {
     #[error("a key bound to an identity may only hold events:read and events:write")]
     BoundScope,
     #[error("{0}")]
-    Identity(#[from] crate::log::identity::InvalidHandle),
+    Identity(#[from] crate::domain::identity::InvalidHandle),
     #[error("a key name is at most 200 characters, with no NUL (\\u0000)")]
     Name,
 }

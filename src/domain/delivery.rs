@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::cursor::Seq;
+use super::identity::IdentityHandle;
 use crate::id::{DeliveryId, EventId, WebhookId};
-use crate::log::cursor::Seq;
-use crate::log::identity::IdentityHandle;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -62,4 +62,14 @@ pub struct Delivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    /// 410: the endpoint asked never to be called again; the webhook is disabled.
+    Gone,
+    GaveUp,
 }
