@@ -60,7 +60,7 @@ impl App {
 
         let deliveries = DeliveryPool::new(
             Arc::clone(&dyn_store),
-            clock,
+            Arc::clone(&clock),
             config.delivery(),
             Arc::clone(&metrics),
         );
@@ -124,6 +124,7 @@ impl App {
             metrics,
             health,
             deliveries,
+            clock,
         };
         Ok(App {
             state,

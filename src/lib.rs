@@ -14,7 +14,7 @@
 //!   deliveries), each parsed at the edge.
 //!
 //! Around them: [`app`] wires the parts into a value that serves; [`config`] and [`cli`]
-//! read flags; [`listen`] and [`bench`] are clients of the API; `id`, `clock`, `metrics`,
+//! read flags; [`listen`] and [`bench`](mod@bench) are clients of the API; `id`, `clock`, `metrics`,
 //! `schema`, `shutdown`, `telemetry` and `timestamp` are small pieces every part may use.
 //!
 //! One event's path: `http/events.rs` → `log/append.rs` (ids, idempotency) →

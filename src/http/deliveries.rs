@@ -162,7 +162,7 @@ pub async fn retry(
     let id = delivery_id(&id)?;
     let delivery = state
         .store
-        .retry_delivery(auth.0.tenant_id, id, state.deliveries.now())
+        .retry_delivery(auth.0.tenant_id, id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
     state.deliveries.wake();

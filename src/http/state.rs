@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::delivery::pool::DeliveryPool;
 use crate::domain::key::KeyHash;
 use crate::log::EventLog;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
     pub deliveries: Arc<DeliveryPool>,
+    /// The time, as the delivery workers see it: tests move it forward.
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
 

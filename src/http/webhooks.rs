@@ -108,7 +108,7 @@ pub async fn create(
         rate_limit: rate_limit(body.rate_limit.map(|Whole(limit)| limit))?,
         active: true,
         disabled_reason: None,
-        created_at: state.deliveries.now(),
+        created_at: state.clock.now(),
     };
     state.store.create_webhook(&webhook, &secret).await?;
     let view = WebhookCreated {
@@ -266,7 +266,7 @@ pub async fn update(
     };
     let updated = state
         .store
-        .update_webhook(auth.0.tenant_id, id, &patch, state.deliveries.now())
+        .update_webhook(auth.0.tenant_id, id, &patch, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
     if body.active == Some(true) {
@@ -335,7 +335,7 @@ pub async fn secret(
     // Every webhook has a current secret, so none means no such webhook for this tenant.
     let secrets = state
         .store
-        .webhook_secrets(auth.0.tenant_id, webhook_id(&id)?, state.deliveries.now())
+        .webhook_secrets(auth.0.tenant_id, webhook_id(&id)?, state.clock.now())
         .await?;
     let current = secrets.first().ok_or(ApiError::NotFound("webhook"))?;
     Ok(axum::Json(SecretView { key: current }).into_response())
@@ -396,7 +396,7 @@ pub async fn rotate_secret(
             "`expireOldAfterSecs` is at most 30 days",
         ));
     }
-    let now = state.deliveries.now();
+    let now = state.clock.now();
     let retire_at = now + chrono::Duration::seconds(keep as i64);
     if !state
         .store
@@ -468,7 +468,7 @@ pub async fn replay(
             webhook.id,
             &identity,
             Seq(since),
-            state.deliveries.now(),
+            state.clock.now(),
         )
         .await?
         .ok_or(ApiError::NotFound("identity"))?;
@@ -513,7 +513,7 @@ pub async fn ping(
     let webhook = find(&state, &auth, &id).await?;
     let secrets = state
         .store
-        .webhook_secrets(auth.0.tenant_id, webhook.id, state.deliveries.now())
+        .webhook_secrets(auth.0.tenant_id, webhook.id, state.clock.now())
         .await?;
     let attempt = state
         .deliveries

@@ -217,17 +217,18 @@ async fn a_receivers_answer_with_a_nul_is_recorded_as_readable_text() {
 #[tokio::test]
 async fn a_re_enabled_rate_limited_webhook_sends_its_backlog_oldest_first() {
     let db = TestDatabase::create().await;
-    // A short lease keeps a rate-limited webhook's prefetch to a few rows (what it sends
-    // in half a lease), so the backlog is claimed in several slices.
+    // A short lease keeps a rate-limited webhook's prefetch to a few rows (what it sends in
+    // half of what the lease leaves after the timeout: 4 at 2/s), so the backlog is claimed
+    // in slices; each row's turn still comes seconds before its lease could run short.
     let mut config = ServeConfig::for_database(&db.url);
     config.delivery_timeout = Duration::from_secs(1);
-    config.delivery_lease = Duration::from_secs(2);
+    config.delivery_lease = Duration::from_secs(5);
     let app = TestApp::spawn_with(config).await;
     let receiver = WebhookReceiver::start().await;
     receiver.script(vec![Reply::Status(500); 8]);
     let tenant = app.tenant_with_identity("alice").await;
     let webhook = app
-        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "rateLimit": 4 }))
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url, "rateLimit": 2 }))
         .await;
     let path = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
     // One batch: its deliveries are made in the same moment. Every first attempt fails, so
