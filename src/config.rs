@@ -159,8 +159,8 @@ fn parse_size(raw: &str) -> Result<usize, String> {
 }
 
 impl ServeConfig {
-    pub fn delivery(&self) -> crate::delivery::pool::DeliveryConfig {
-        crate::delivery::pool::DeliveryConfig {
+    pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
+        crate::delivery::DeliveryConfig {
             schedule: self.retry_schedule.clone(),
             timeout: self.delivery_timeout,
             concurrency: self.delivery_concurrency.max(1),

@@ -17,3 +17,22 @@ pub mod recorder;
 pub mod schedule;
 pub mod sender;
 pub mod signature;
+
+use std::time::Duration;
+
+use schedule::RetrySchedule;
+
+/// How the delivery workers behave: the retry schedule, timeouts, caps and the lease.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub schedule: RetrySchedule,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub per_webhook: u32,
+    pub allow_private: bool,
+    pub disable_after: Duration,
+    pub poll_interval: Duration,
+    /// How long a claim is held before another worker may take it: the timeout plus room
+    /// for waiting on a rate limit.
+    pub lease: Duration,
+}

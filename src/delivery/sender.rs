@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::DeliveryConfig;
 use super::attempt::{self, Message};
-use super::pool::DeliveryConfig;
 use super::rate::RateLimits;
 use super::schedule::Response;
 use crate::clock::Clock;

@@ -19,10 +19,10 @@ use tokio_util::task::TaskTracker;
 
 mod leasing;
 
+use super::DeliveryConfig;
 use super::admission::Admission;
 use super::load::Limits;
 use super::recorder::Recorder;
-use super::schedule::RetrySchedule;
 use super::sender::{Sender, Sent, took};
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, AttemptOutcome};
@@ -32,20 +32,6 @@ use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, Store, Success}
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-#[derive(Clone, Debug)]
-pub struct DeliveryConfig {
-    pub schedule: RetrySchedule,
-    pub timeout: Duration,
-    pub concurrency: usize,
-    pub per_webhook: u32,
-    pub allow_private: bool,
-    pub disable_after: Duration,
-    pub poll_interval: Duration,
-    /// How long a claim is held before another worker may take it: the timeout plus room
-    /// for waiting on a rate limit.
-    pub lease: Duration,
-}
 
 pub struct DeliveryPool {
     /// Itself, for the reservations it hands the appender, which outlive a borrow.
