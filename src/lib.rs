@@ -9,7 +9,8 @@
 //!   attempts, retries, rate limits.
 //! - [`tenancy`]: who may do what: provisioning tenants and keys, and the keyring that
 //!   turns a presented key into a live one.
-//! - [`store`]: persistence, the only part with SQL; PostgreSQL and the embedded SQLite.
+//! - [`store`]: persistence, the only part with SQL: one trait per kind of record, each
+//!   implemented on PostgreSQL and on the embedded SQLite in files of the same name.
 //! - [`domain`]: the nouns every part speaks (events, identities, keys, webhooks,
 //!   deliveries), each parsed at the edge.
 //!

@@ -2,20 +2,22 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use serde_json::value::RawValue;
+use sqlx::Row;
 use sqlx::types::Json;
-use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use super::PgStore;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, StoredEvent};
 use crate::domain::identity::{IdentityHandle, IdentityKey};
 use crate::domain::page::Page;
 use crate::id::{DeliveryId, EventId, WebhookId};
 use crate::store::{
-    AppendLease, AppendRequest, AppendedGroup, ClaimedDelivery, ReadRequest, StoreError,
-    StoreResult,
+    AppendLease, AppendRequest, AppendedGroup, ClaimedDelivery, EventStore, ReadRequest,
+    StoreError, StoreResult,
 };
 
 /// One statement, so one round trip and one commit for any number of requests:
@@ -108,115 +110,6 @@ struct LeasedRow {
     handle: String,
 }
 
-pub async fn append_events(
-    pool: &PgPool,
-    requests: &[AppendRequest<'_>],
-    lease: Option<&AppendLease>,
-) -> StoreResult<AppendedGroup> {
-    let total: usize = requests.iter().map(|request| request.events.len()).sum();
-    let mut counts: HashMap<i64, i64> = HashMap::new();
-    let mut identity_ids = Vec::with_capacity(total);
-    let mut positions = Vec::with_capacity(total);
-    let mut ids = Vec::with_capacity(total);
-    let mut types = Vec::with_capacity(total);
-    let mut data = Vec::with_capacity(total);
-    for request in requests {
-        for event in request.events {
-            let count = counts.entry(request.identity.0).or_default();
-            *count += 1;
-            identity_ids.push(request.identity.0);
-            positions.push(*count);
-            ids.push(event.id.as_uuid());
-            types.push(event.event_type.as_str());
-            data.push(event.data.get());
-        }
-    }
-    let (count_ids, count_ns): (Vec<i64>, Vec<i64>) = counts.into_iter().unzip();
-    // The API shows milliseconds; storing exactly that makes the append's answer and every
-    // later read agree.
-    let created_at = Utc::now().trunc_subsecs(3);
-    let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = lease
-        .map(|lease| {
-            lease
-                .room
-                .iter()
-                .map(|(webhook, free)| (webhook.as_uuid(), *free as i32))
-                .unzip()
-        })
-        .unwrap_or_default();
-    // Acquired apart from the statement: a connection that cannot be had means nothing was
-    // sent, while one that breaks once the statement is out leaves its commit unknown.
-    let mut connection = pool.acquire().await?;
-    let rows = sqlx::query(APPEND)
-        .bind(&count_ids)
-        .bind(&count_ns)
-        .bind(&identity_ids)
-        .bind(&positions)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&data)
-        .bind(created_at)
-        .bind(lease.map_or(created_at, |lease| lease.now))
-        .bind(lease.map_or(created_at, |lease| lease.until))
-        .bind(&room_ids)
-        .bind(&room_free)
-        .bind(lease.map_or(0, |lease| lease.default_room as i32))
-        .bind(lease.map_or(0, |lease| i64::from(lease.budget)))
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(StoreError::after_sending)?;
-    drop(connection);
-
-    let mut base: HashMap<i64, i64> = HashMap::with_capacity(requests.len());
-    let mut deliveries_due = false;
-    let mut leased_rows = Vec::new();
-    for row in &rows {
-        let identity: i64 = row.try_get("identity_id")?;
-        match row.try_get::<Option<Uuid>, _>("delivery_id")? {
-            None => {
-                base.insert(identity, row.try_get("base")?);
-                deliveries_due |= row.try_get::<i64, _>("due")? > 0;
-            }
-            // The append has committed: a delivery that cannot be read back is left to
-            // its lease, which runs out and lets a claim send it, rather than failing an
-            // append that happened.
-            Some(delivery) => match leased_row(row, identity, delivery) {
-                Ok(leased) => leased_rows.push(leased),
-                Err(error) => {
-                    tracing::error!(%error, %delivery, "a leased delivery could not be read back; it waits for its lease to end");
-                }
-            },
-        }
-    }
-    let mut next: HashMap<i64, i64> = HashMap::with_capacity(base.len());
-    let mut appended = Vec::with_capacity(requests.len());
-    for request in requests {
-        let identity = request.identity.0;
-        let Some(&base) = base.get(&identity) else {
-            return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
-        };
-        let position = next.entry(identity).or_default();
-        let mut events = Vec::with_capacity(request.events.len());
-        for event in request.events {
-            *position += 1;
-            events.push(StoredEvent {
-                id: event.id,
-                seq: Seq(base + *position),
-                event_type: event.event_type.as_str().to_owned(),
-                data: event.data.clone(),
-                created_at,
-            });
-        }
-        appended.push(events);
-    }
-    let leased = leased_deliveries(requests, &appended, leased_rows);
-    Ok(AppendedGroup {
-        events: appended,
-        leased,
-        deliveries_due,
-    })
-}
-
 fn leased_row(
     row: &sqlx::postgres::PgRow,
     identity: i64,
@@ -292,63 +185,176 @@ LEFT JOIN LATERAL (
 ) page ON true
 WHERE identities.id = $1";
 
-pub async fn read_events(pool: &PgPool, request: ReadRequest<'_>) -> StoreResult<Page> {
-    let scan_end = request.since.0.saturating_add(request.scan_window);
-    let types: Option<Vec<&str>> = request
-        .types
-        .map(|types| types.iter().map(EventType::as_str).collect());
-    let rows = sqlx::query(READ)
-        .bind(request.identity.0)
-        .bind(request.since.0)
-        .bind(scan_end)
-        .bind(types)
-        .bind(i64::from(request.limit))
-        .fetch_all(pool)
-        .await?;
-    let head = match rows.first() {
-        Some(row) => Seq(row.try_get("head_seq")?),
-        None => return Err(sqlx::Error::RowNotFound.into()),
-    };
-    let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<i64>, _>("seq")?.is_none() {
-            continue; // the LEFT JOIN's empty page
-        }
-        events.push(event_from_row(row)?);
+#[async_trait]
+impl EventStore for PgStore {
+    fn honours_append_leases(&self) -> bool {
+        true
     }
-    // A full page stops at its last event; a short one examined everything up to the head
-    // or the end of the scan window, whichever came first.
-    let cursor = match events.last() {
-        Some(last) if events.len() == request.limit as usize => last.seq,
-        _ => Seq(head.0.min(scan_end).max(request.since.0)),
-    };
-    Ok(Page {
-        events,
-        cursor,
-        head,
-    })
-}
 
-/// Looks ids up across all logs: a client id is unique service-wide.
-pub async fn find_events(
-    pool: &PgPool,
-    ids: &[EventId],
-) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
-    let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
-    let rows = sqlx::query(
-        "SELECT identity_id, seq, id, type, data, created_at FROM events WHERE id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                IdentityKey(row.try_get("identity_id")?),
-                event_from_row(row)?,
-            ))
+    /// Looks ids up across all logs: a client id is unique service-wide.
+    async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
+        let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
+        let rows = sqlx::query(
+            "SELECT identity_id, seq, id, type, data, created_at FROM events WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    IdentityKey(row.try_get("identity_id")?),
+                    event_from_row(row)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn append_events(
+        &self,
+        requests: &[AppendRequest<'_>],
+        lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup> {
+        let total: usize = requests.iter().map(|request| request.events.len()).sum();
+        let mut counts: HashMap<i64, i64> = HashMap::new();
+        let mut identity_ids = Vec::with_capacity(total);
+        let mut positions = Vec::with_capacity(total);
+        let mut ids = Vec::with_capacity(total);
+        let mut types = Vec::with_capacity(total);
+        let mut data = Vec::with_capacity(total);
+        for request in requests {
+            for event in request.events {
+                let count = counts.entry(request.identity.0).or_default();
+                *count += 1;
+                identity_ids.push(request.identity.0);
+                positions.push(*count);
+                ids.push(event.id.as_uuid());
+                types.push(event.event_type.as_str());
+                data.push(event.data.get());
+            }
+        }
+        let (count_ids, count_ns): (Vec<i64>, Vec<i64>) = counts.into_iter().unzip();
+        // The API shows milliseconds; storing exactly that makes the append's answer and every
+        // later read agree.
+        let created_at = Utc::now().trunc_subsecs(3);
+        let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = lease
+            .map(|lease| {
+                lease
+                    .room
+                    .iter()
+                    .map(|(webhook, free)| (webhook.as_uuid(), *free as i32))
+                    .unzip()
+            })
+            .unwrap_or_default();
+        // Acquired apart from the statement: a connection that cannot be had means nothing was
+        // sent, while one that breaks once the statement is out leaves its commit unknown.
+        let mut connection = self.pool.acquire().await?;
+        let rows = sqlx::query(APPEND)
+            .bind(&count_ids)
+            .bind(&count_ns)
+            .bind(&identity_ids)
+            .bind(&positions)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&data)
+            .bind(created_at)
+            .bind(lease.map_or(created_at, |lease| lease.now))
+            .bind(lease.map_or(created_at, |lease| lease.until))
+            .bind(&room_ids)
+            .bind(&room_free)
+            .bind(lease.map_or(0, |lease| lease.default_room as i32))
+            .bind(lease.map_or(0, |lease| i64::from(lease.budget)))
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(StoreError::after_sending)?;
+        drop(connection);
+
+        let mut base: HashMap<i64, i64> = HashMap::with_capacity(requests.len());
+        let mut deliveries_due = false;
+        let mut leased_rows = Vec::new();
+        for row in &rows {
+            let identity: i64 = row.try_get("identity_id")?;
+            match row.try_get::<Option<Uuid>, _>("delivery_id")? {
+                None => {
+                    base.insert(identity, row.try_get("base")?);
+                    deliveries_due |= row.try_get::<i64, _>("due")? > 0;
+                }
+                // The append has committed: a delivery that cannot be read back is left to
+                // its lease, which runs out and lets a claim send it, rather than failing an
+                // append that happened.
+                Some(delivery) => match leased_row(row, identity, delivery) {
+                    Ok(leased) => leased_rows.push(leased),
+                    Err(error) => {
+                        tracing::error!(%error, %delivery, "a leased delivery could not be read back; it waits for its lease to end");
+                    }
+                },
+            }
+        }
+        let mut next: HashMap<i64, i64> = HashMap::with_capacity(base.len());
+        let mut appended = Vec::with_capacity(requests.len());
+        for request in requests {
+            let identity = request.identity.0;
+            let Some(&base) = base.get(&identity) else {
+                return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
+            };
+            let position = next.entry(identity).or_default();
+            let mut events = Vec::with_capacity(request.events.len());
+            for event in request.events {
+                *position += 1;
+                events.push(StoredEvent {
+                    id: event.id,
+                    seq: Seq(base + *position),
+                    event_type: event.event_type.as_str().to_owned(),
+                    data: event.data.clone(),
+                    created_at,
+                });
+            }
+            appended.push(events);
+        }
+        let leased = leased_deliveries(requests, &appended, leased_rows);
+        Ok(AppendedGroup {
+            events: appended,
+            leased,
+            deliveries_due,
         })
-        .collect()
+    }
+
+    async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
+        let scan_end = request.since.0.saturating_add(request.scan_window);
+        let types: Option<Vec<&str>> = request
+            .types
+            .map(|types| types.iter().map(EventType::as_str).collect());
+        let rows = sqlx::query(READ)
+            .bind(request.identity.0)
+            .bind(request.since.0)
+            .bind(scan_end)
+            .bind(types)
+            .bind(i64::from(request.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let head = match rows.first() {
+            Some(row) => Seq(row.try_get("head_seq")?),
+            None => return Err(sqlx::Error::RowNotFound.into()),
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<i64>, _>("seq")?.is_none() {
+                continue; // the LEFT JOIN's empty page
+            }
+            events.push(event_from_row(row)?);
+        }
+        // A full page stops at its last event; a short one examined everything up to the head
+        // or the end of the scan window, whichever came first.
+        let cursor = match events.last() {
+            Some(last) if events.len() == request.limit as usize => last.seq,
+            _ => Seq(head.0.min(scan_end).max(request.since.0)),
+        };
+        Ok(Page {
+            events,
+            cursor,
+            head,
+        })
+    }
 }
 
 fn event_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<StoredEvent> {

@@ -1,21 +1,23 @@
-//! The outbox: claiming due deliveries with a lease, recording attempts, the delivery log.
-//! No statement here is held open across an HTTP call.
+//! The outbox: claiming due deliveries with a lease, recording attempts, handing leases
+//! back, replays. No statement here is held open across an HTTP call.
 
-use std::collections::HashMap;
-
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use sqlx::Row;
 use sqlx::types::Json;
-use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use super::PgStore;
 use crate::domain::cursor::Seq;
 use crate::domain::delivery::AttemptOutcome;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
+use crate::store::{
+    AttemptResult, ClaimRequest, ClaimedDelivery, OutboxStore, StoreResult, Success,
+};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
 ///   due rows, oldest event first among rows due together (a backlog released at once) —
@@ -64,49 +66,195 @@ JOIN identities i ON i.id = claimed.identity_id
 JOIN events e ON e.identity_id = claimed.identity_id AND e.seq = claimed.seq
 ORDER BY claimed.webhook_id, claimed.seq";
 
-pub async fn claim_deliveries(
-    pool: &PgPool,
-    request: ClaimRequest<'_>,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = request
-        .room
-        .iter()
-        .map(|(id, free)| (id.as_uuid(), *free as i32))
-        .unzip();
-    let rows = sqlx::query(CLAIM)
-        .bind(request.now)
-        .bind(request.lease_until)
-        .bind(i64::from(request.limit))
-        .bind(&room_ids)
-        .bind(&room_free)
-        .bind(request.default_room as i32)
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let handle: String = row.try_get("handle")?;
-            Ok(ClaimedDelivery {
-                id: DeliveryId::from_uuid(row.try_get("id")?),
-                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                url: row.try_get("url")?,
-                attempt: row.try_get::<i32, _>("attempts")? as u32,
-                rate_limit: row
-                    .try_get::<Option<i32>, _>("rate_limit")?
-                    .map(|limit| limit as u32),
-                ordered: row.try_get("ordered")?,
-                identity: IdentityHandle::parse(&handle)
-                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
-                event: StoredEvent {
-                    id: EventId::from_uuid(row.try_get("event_id")?),
-                    seq: Seq(row.try_get("seq")?),
-                    event_type: row.try_get("type")?,
-                    data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
-                    created_at: row.try_get("created_at")?,
-                },
-                secrets: row.try_get("secrets")?,
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn claim_deliveries(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = request
+            .room
+            .iter()
+            .map(|(id, free)| (id.as_uuid(), *free as i32))
+            .unzip();
+        let rows = sqlx::query(CLAIM)
+            .bind(request.now)
+            .bind(request.lease_until)
+            .bind(i64::from(request.limit))
+            .bind(&room_ids)
+            .bind(&room_free)
+            .bind(request.default_room as i32)
+            .fetch_all(&self.outbox)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let handle: String = row.try_get("handle")?;
+                Ok(ClaimedDelivery {
+                    id: DeliveryId::from_uuid(row.try_get("id")?),
+                    webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
+                    url: row.try_get("url")?,
+                    attempt: row.try_get::<i32, _>("attempts")? as u32,
+                    rate_limit: row
+                        .try_get::<Option<i32>, _>("rate_limit")?
+                        .map(|limit| limit as u32),
+                    ordered: row.try_get("ordered")?,
+                    identity: IdentityHandle::parse(&handle).map_err(|_| {
+                        sqlx::Error::Decode("stored identity handle is invalid".into())
+                    })?,
+                    event: StoredEvent {
+                        id: EventId::from_uuid(row.try_get("event_id")?),
+                        seq: Seq(row.try_get("seq")?),
+                        event_type: row.try_get("type")?,
+                        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
+                        created_at: row.try_get("created_at")?,
+                    },
+                    secrets: row.try_get("secrets")?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    async fn record_successes(&self, successes: &[Success]) -> StoreResult<()> {
+        let deliveries: Vec<Uuid> = successes
+            .iter()
+            .map(|success| success.delivery.as_uuid())
+            .collect();
+        let webhooks: Vec<Uuid> = successes
+            .iter()
+            .map(|success| success.webhook.as_uuid())
+            .collect();
+        let attempts: Vec<i32> = successes
+            .iter()
+            .map(|success| success.attempt as i32)
+            .collect();
+        let at: Vec<DateTime<Utc>> = successes.iter().map(|success| success.record.at).collect();
+        let durations: Vec<i32> = successes
+            .iter()
+            .map(|success| success.record.duration_ms as i32)
+            .collect();
+        let codes: Vec<Option<i32>> = successes
+            .iter()
+            .map(|success| success.record.status_code.map(i32::from))
+            .collect();
+        let bodies: Vec<Option<String>> = successes
+            .iter()
+            .map(|success| success.record.response_body.clone())
+            .collect();
+        sqlx::query(
+            "WITH input AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
+                    AS input (delivery_id, webhook_id, attempt, at, duration_ms, status_code, response_body)
+             ), attempts AS (
+                INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
+                SELECT delivery_id, attempt, at, duration_ms, status_code, response_body FROM input
+                -- A webhook deleted mid-flight took its deliveries with it; the rest still count.
+                WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = input.delivery_id)
+                ON CONFLICT (delivery_id, attempt) DO NOTHING
+             ), done AS (
+                UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL
+                FROM input WHERE deliveries.id = input.delivery_id
+             )
+             UPDATE webhooks SET failing_since = NULL
+             WHERE id IN (SELECT webhook_id FROM input) AND failing_since IS NOT NULL",
+        )
+        .bind(&deliveries)
+        .bind(&webhooks)
+        .bind(&attempts)
+        .bind(&at)
+        .bind(&durations)
+        .bind(&codes)
+        .bind(&bodies)
+        .execute(&self.outbox)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
+        let (status, next) = match result.outcome {
+            AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
+            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            // Held: due as soon as the webhook is active again.
+            AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
+            AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
+        };
+        let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
+        let gone = matches!(result.outcome, AttemptOutcome::Gone);
+        let disable_after = format!("{} seconds", result.disable_after.num_seconds());
+        sqlx::query(RECORD)
+            .bind(result.delivery.as_uuid())
+            .bind(result.webhook.as_uuid())
+            .bind(result.attempt as i32)
+            .bind(result.record.at)
+            .bind(result.record.duration_ms as i32)
+            .bind(result.record.status_code.map(i32::from))
+            .bind(&result.record.error)
+            .bind(&result.record.response_body)
+            .bind(status.as_str())
+            .bind(next)
+            .bind(succeeded)
+            .bind(gone)
+            .bind(disable_after)
+            .execute(&self.outbox)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()> {
+        let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $2, attempts = greatest(attempts - 1, 0)
+             WHERE id = ANY($1) AND status = 'pending'",
+        )
+        .bind(&ids)
+        .bind(now)
+        .execute(&self.outbox)
+        .await?;
+        Ok(())
+    }
+
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        identity: &IdentityHandle,
+        since: Seq,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        let row = sqlx::query(
+            "WITH target AS (
+                SELECT i.id FROM identities i WHERE i.tenant_id = $1 AND i.handle = $3
+             ), enqueued AS (
+                INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
+                SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
+                FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4
+                WHERE w.tenant_id = $1 AND w.id = $2
+                  AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR e.type = ANY(w.event_names)
+                       OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(e.type, p)))
+                ORDER BY e.seq
+                RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM enqueued) AS enqueued",
+        )
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .bind(identity.as_str())
+        .bind(since.0)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.try_get::<i64, _>("found")? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(row.try_get::<i64, _>("enqueued")? as u64))
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(pending as u64)
+    }
 }
 
 /// One statement: the attempt row, the delivery's new state, and — only when it changes
@@ -134,272 +282,3 @@ UPDATE webhooks SET
 WHERE id = $2 AND (
     ($11 AND failing_since IS NOT NULL)
     OR (NOT $11 AND (failing_since IS NULL OR $12 OR failing_since <= $4 - $13::interval)))";
-
-pub async fn record_attempt(pool: &PgPool, result: AttemptResult<'_>) -> StoreResult<()> {
-    let (status, next) = match result.outcome {
-        AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
-        AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-        // Held: due as soon as the webhook is active again.
-        AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
-        AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
-    };
-    let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
-    let gone = matches!(result.outcome, AttemptOutcome::Gone);
-    let disable_after = format!("{} seconds", result.disable_after.num_seconds());
-    sqlx::query(RECORD)
-        .bind(result.delivery.as_uuid())
-        .bind(result.webhook.as_uuid())
-        .bind(result.attempt as i32)
-        .bind(result.record.at)
-        .bind(result.record.duration_ms as i32)
-        .bind(result.record.status_code.map(i32::from))
-        .bind(&result.record.error)
-        .bind(&result.record.response_body)
-        .bind(status.as_str())
-        .bind(next)
-        .bind(succeeded)
-        .bind(gone)
-        .bind(disable_after)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub async fn record_successes(pool: &PgPool, successes: &[Success]) -> StoreResult<()> {
-    let deliveries: Vec<Uuid> = successes
-        .iter()
-        .map(|success| success.delivery.as_uuid())
-        .collect();
-    let webhooks: Vec<Uuid> = successes
-        .iter()
-        .map(|success| success.webhook.as_uuid())
-        .collect();
-    let attempts: Vec<i32> = successes
-        .iter()
-        .map(|success| success.attempt as i32)
-        .collect();
-    let at: Vec<DateTime<Utc>> = successes.iter().map(|success| success.record.at).collect();
-    let durations: Vec<i32> = successes
-        .iter()
-        .map(|success| success.record.duration_ms as i32)
-        .collect();
-    let codes: Vec<Option<i32>> = successes
-        .iter()
-        .map(|success| success.record.status_code.map(i32::from))
-        .collect();
-    let bodies: Vec<Option<String>> = successes
-        .iter()
-        .map(|success| success.record.response_body.clone())
-        .collect();
-    sqlx::query(
-        "WITH input AS (
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
-                AS input (delivery_id, webhook_id, attempt, at, duration_ms, status_code, response_body)
-         ), attempts AS (
-            INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
-            SELECT delivery_id, attempt, at, duration_ms, status_code, response_body FROM input
-            -- A webhook deleted mid-flight took its deliveries with it; the rest still count.
-            WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = input.delivery_id)
-            ON CONFLICT (delivery_id, attempt) DO NOTHING
-         ), done AS (
-            UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL
-            FROM input WHERE deliveries.id = input.delivery_id
-         )
-         UPDATE webhooks SET failing_since = NULL
-         WHERE id IN (SELECT webhook_id FROM input) AND failing_since IS NOT NULL",
-    )
-    .bind(&deliveries)
-    .bind(&webhooks)
-    .bind(&attempts)
-    .bind(&at)
-    .bind(&durations)
-    .bind(&codes)
-    .bind(&bodies)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn release_deliveries(
-    pool: &PgPool,
-    ids: &[DeliveryId],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
-    sqlx::query(
-        "UPDATE deliveries SET next_attempt_at = $2, attempts = greatest(attempts - 1, 0)
-         WHERE id = ANY($1) AND status = 'pending'",
-    )
-    .bind(&ids)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn pending_deliveries(pool: &PgPool) -> StoreResult<u64> {
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
-            .fetch_one(pool)
-            .await?;
-    Ok(pending as u64)
-}
-
-const DELIVERY_COLUMNS: &str =
-    "d.id, d.webhook_id, d.event_id, i.handle, d.seq, d.status, d.next_attempt_at, d.created_at";
-
-pub async fn list_deliveries(
-    pool: &PgPool,
-    tenant: TenantId,
-    webhook: WebhookId,
-    status: Option<DeliveryStatus>,
-    identity: Option<&IdentityHandle>,
-    after: Option<DeliveryId>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS}
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
-         WHERE w.tenant_id = $1 AND d.webhook_id = $2
-           AND ($3::text IS NULL OR d.status = $3) AND ($4::text IS NULL OR i.handle = $4)
-           AND ($5::uuid IS NULL OR d.id > $5)
-         ORDER BY d.id LIMIT $6"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(webhook.as_uuid())
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(identity.map(IdentityHandle::as_str))
-    .bind(after.map(|id| id.as_uuid()))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    with_attempts(pool, &rows).await
-}
-
-pub async fn find_delivery(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: DeliveryId,
-) -> StoreResult<Option<Delivery>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS}
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
-         WHERE w.tenant_id = $1 AND d.id = $2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_all(pool)
-    .await?;
-    Ok(with_attempts(pool, &rows).await?.pop())
-}
-
-pub async fn retry_delivery(
-    pool: &PgPool,
-    tenant: TenantId,
-    id: DeliveryId,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<Delivery>> {
-    let updated = sqlx::query(
-        "UPDATE deliveries d SET status = 'pending', next_attempt_at = $3
-         FROM webhooks w WHERE w.id = d.webhook_id AND w.tenant_id = $1 AND d.id = $2",
-    )
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .bind(now)
-    .execute(pool)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(None);
-    }
-    find_delivery(pool, tenant, id).await
-}
-
-pub async fn replay(
-    pool: &PgPool,
-    tenant: TenantId,
-    webhook: WebhookId,
-    identity: &IdentityHandle,
-    since: Seq,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<u64>> {
-    let row = sqlx::query(
-        "WITH target AS (
-            SELECT i.id FROM identities i WHERE i.tenant_id = $1 AND i.handle = $3
-         ), enqueued AS (
-            INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
-            SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
-            FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4
-            WHERE w.tenant_id = $1 AND w.id = $2
-              AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR e.type = ANY(w.event_names)
-                   OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(e.type, p)))
-            ORDER BY e.seq
-            RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM enqueued) AS enqueued",
-    )
-    .bind(tenant.as_uuid())
-    .bind(webhook.as_uuid())
-    .bind(identity.as_str())
-    .bind(since.0)
-    .bind(now)
-    .fetch_one(pool)
-    .await?;
-    if row.try_get::<i64, _>("found")? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(row.try_get::<i64, _>("enqueued")? as u64))
-}
-
-/// Fetches the attempts of a page of deliveries in one query.
-async fn with_attempts(
-    pool: &PgPool,
-    rows: &[sqlx::postgres::PgRow],
-) -> StoreResult<Vec<Delivery>> {
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    let attempt_rows = sqlx::query(
-        "SELECT delivery_id, at, duration_ms, status_code, error, response_body
-         FROM delivery_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
-    )
-    .bind(&ids)
-    .fetch_all(pool)
-    .await?;
-    let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
-    for row in &attempt_rows {
-        attempts
-            .entry(row.try_get("delivery_id")?)
-            .or_default()
-            .push(Attempt {
-                at: row.try_get("at")?,
-                duration_ms: row.try_get::<i32, _>("duration_ms")? as u32,
-                status_code: row
-                    .try_get::<Option<i32>, _>("status_code")?
-                    .map(|code| code as u16),
-                error: row.try_get("error")?,
-                response_body: row.try_get("response_body")?,
-            });
-    }
-    rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id")?;
-            let handle: String = row.try_get("handle")?;
-            let status: String = row.try_get("status")?;
-            Ok(Delivery {
-                id: DeliveryId::from_uuid(id),
-                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                event_id: EventId::from_uuid(row.try_get("event_id")?),
-                identity: IdentityHandle::parse(&handle)
-                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?,
-                seq: Seq(row.try_get("seq")?),
-                status: DeliveryStatus::parse(&status).ok_or_else(|| {
-                    sqlx::Error::Decode("stored delivery status is invalid".into())
-                })?,
-                attempts: attempts.remove(&id).unwrap_or_default(),
-                next_attempt_at: row.try_get("next_attempt_at")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
-}

@@ -2,87 +2,91 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::encoding::{decode_error, id_list, optional_timestamp, timestamp, to_micros};
 use crate::domain::cursor::Seq;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
 use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::store::StoreResult;
+use crate::store::{DeliveryLog, StoreResult};
 
 const DELIVERY_COLUMNS: &str =
     "d.id, d.webhook_id, d.event_id, i.handle, d.seq, d.status, d.next_attempt_at, d.created_at";
 
-pub async fn list_deliveries(
-    reader: &SqlitePool,
-    tenant: TenantId,
-    webhook: WebhookId,
-    status: Option<DeliveryStatus>,
-    identity: Option<&IdentityHandle>,
-    after: Option<DeliveryId>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS}
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
-         WHERE w.tenant_id = ?1 AND d.webhook_id = ?2
-           AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR i.handle = ?4)
-           AND (?5 IS NULL OR d.id > ?5)
-         ORDER BY d.id LIMIT ?6"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(webhook.as_uuid())
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(identity.map(IdentityHandle::as_str))
-    .bind(after.map(|id| id.as_uuid()))
-    .bind(i64::from(limit))
-    .fetch_all(reader)
-    .await?;
-    with_attempts(reader, &rows).await
-}
-
-pub async fn find_delivery(
-    reader: &SqlitePool,
-    tenant: TenantId,
-    id: DeliveryId,
-) -> StoreResult<Option<Delivery>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS}
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
-         WHERE w.tenant_id = ?1 AND d.id = ?2"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .fetch_all(reader)
-    .await?;
-    Ok(with_attempts(reader, &rows).await?.pop())
-}
-
-/// The update commits on the writer before the reader looks, so the answer shows it.
-pub async fn retry_delivery(
-    writer: &SqlitePool,
-    reader: &SqlitePool,
-    tenant: TenantId,
-    id: DeliveryId,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<Delivery>> {
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3
-         WHERE id = ?2 AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = ?1)",
-    )
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .bind(to_micros(now))
-    .execute(writer)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(None);
+#[async_trait]
+impl DeliveryLog for SqliteStore {
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        status: Option<DeliveryStatus>,
+        identity: Option<&IdentityHandle>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS}
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
+             WHERE w.tenant_id = ?1 AND d.webhook_id = ?2
+               AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR i.handle = ?4)
+               AND (?5 IS NULL OR d.id > ?5)
+             ORDER BY d.id LIMIT ?6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(identity.map(IdentityHandle::as_str))
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        with_attempts(&self.reader, &rows).await
     }
-    find_delivery(reader, tenant, id).await
+
+    async fn find_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS}
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
+             WHERE w.tenant_id = ?1 AND d.id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(with_attempts(&self.reader, &rows).await?.pop())
+    }
+
+    /// The update commits on the writer before the reader looks, so the answer shows it.
+    async fn retry_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Delivery>> {
+        let updated = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3
+             WHERE id = ?2 AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = ?1)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(to_micros(now))
+        .execute(&self.writer)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.find_delivery(tenant, id).await
+    }
 }
 
 /// Fetches the attempts of a page of deliveries in one query.

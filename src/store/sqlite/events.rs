@@ -3,13 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
 use serde_json::value::RawValue;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::encoding::{hex, id_list, json_rows, optional_text_list, timestamp, to_micros};
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, StoredEvent};
@@ -17,7 +19,9 @@ use crate::domain::identity::IdentityKey;
 use crate::domain::page::Page;
 use crate::domain::webhook::EventFilter;
 use crate::id::{DeliveryId, EventId};
-use crate::store::{AppendRequest, AppendedGroup, ReadRequest, StoreError, StoreResult};
+use crate::store::{
+    AppendLease, AppendRequest, AppendedGroup, EventStore, ReadRequest, StoreError, StoreResult,
+};
 
 /// Moves each head once by its identity's event count. RETURNING sees the new head; the
 /// old one, the base of this group's seqs, is that minus the count.
@@ -50,111 +54,6 @@ struct Subscriber {
     id: Uuid,
     events: EventFilter,
     identities: Option<Vec<String>>,
-}
-
-/// One write transaction for any number of requests. The writer pool has one connection,
-/// so nothing else writes between the bump and the commit: seqs are gap-free, and no
-/// reader sees seq N+1 before N. Outbox rows go in the same transaction, one per matching
-/// webhook (inactive ones too: their rows are held), so an acknowledged event never misses
-/// a webhook.
-pub async fn append_events(
-    writer: &SqlitePool,
-    requests: &[AppendRequest<'_>],
-) -> StoreResult<AppendedGroup> {
-    let mut counts: HashMap<i64, i64> = HashMap::new();
-    for request in requests.iter().filter(|request| !request.events.is_empty()) {
-        *counts.entry(request.identity.0).or_default() += request.events.len() as i64;
-    }
-    let counts_input: Vec<(i64, i64)> = counts.iter().map(|(id, n)| (*id, *n)).collect();
-    // The API shows milliseconds; storing exactly that makes the append's answer and every
-    // later read agree.
-    let created_at = Utc::now().trunc_subsecs(3);
-
-    let mut tx = super::begin_write(writer).await?;
-    let rows = sqlx::query(BUMP)
-        .bind(json_rows(&counts_input)?)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut bumped: HashMap<i64, Bumped> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = row.try_get("id")?;
-        let head: i64 = row.try_get("head_seq")?;
-        bumped.insert(
-            id,
-            Bumped {
-                tenant_id: row.try_get("tenant_id")?,
-                handle: row.try_get("handle")?,
-                base: head - counts.get(&id).copied().unwrap_or_default(),
-            },
-        );
-    }
-
-    let mut next: HashMap<i64, i64> = HashMap::with_capacity(bumped.len());
-    let mut appended = Vec::with_capacity(requests.len());
-    for request in requests {
-        let identity = request.identity.0;
-        let Some(found) = bumped.get(&identity) else {
-            return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
-        };
-        let position = next.entry(identity).or_default();
-        let mut events = Vec::with_capacity(request.events.len());
-        for event in request.events {
-            *position += 1;
-            events.push(StoredEvent {
-                id: event.id,
-                seq: Seq(found.base + *position),
-                event_type: event.event_type.as_str().to_owned(),
-                data: event.data.clone(),
-                created_at,
-            });
-        }
-        appended.push(events);
-    }
-
-    sqlx::query(INSERT_EVENTS)
-        .bind(events_input(requests, &appended)?)
-        .bind(to_micros(created_at))
-        .execute(&mut *tx)
-        .await?;
-
-    let subscribers = tenant_webhooks(&mut tx, &bumped).await?;
-    let mut outbox: Vec<(String, String, i64, i64, String)> = Vec::new();
-    for (request, events) in requests.iter().zip(&appended) {
-        let identity = &bumped[&request.identity.0];
-        let Some(webhooks) = subscribers.get(&identity.tenant_id) else {
-            continue;
-        };
-        for event in events {
-            for webhook in webhooks {
-                let wants_identity = webhook
-                    .identities
-                    .as_ref()
-                    .is_none_or(|handles| handles.contains(&identity.handle));
-                if wants_identity && webhook.events.matches(&event.event_type) {
-                    outbox.push((
-                        hex(DeliveryId::generate().as_uuid()),
-                        hex(webhook.id),
-                        request.identity.0,
-                        event.seq.0,
-                        hex(event.id.as_uuid()),
-                    ));
-                }
-            }
-        }
-    }
-    if !outbox.is_empty() {
-        sqlx::query(INSERT_DELIVERIES)
-            .bind(json_rows(&outbox)?)
-            .bind(to_micros(created_at))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await.map_err(StoreError::after_sending)?;
-    Ok(AppendedGroup {
-        events: appended,
-        leased: Vec::new(),
-        deliveries_due: !outbox.is_empty(),
-    })
 }
 
 /// The `INSERT_EVENTS` input: one `[identity, seq, id, type, data]` per event.
@@ -225,65 +124,172 @@ WHERE identities.id = ?1
 ORDER BY page.seq
 LIMIT max(?5, 1)";
 
-pub async fn read_events(reader: &SqlitePool, request: ReadRequest<'_>) -> StoreResult<Page> {
-    let scan_end = request.since.0.saturating_add(request.scan_window);
-    let types = request
-        .types
-        .map(|types| json_rows(&types.iter().map(EventType::as_str).collect::<Vec<_>>()))
-        .transpose()?;
-    let rows = sqlx::query(READ)
-        .bind(request.identity.0)
-        .bind(request.since.0)
-        .bind(scan_end)
-        .bind(types)
-        .bind(i64::from(request.limit))
-        .fetch_all(reader)
+#[async_trait]
+impl EventStore for SqliteStore {
+    /// Looks ids up across all logs: a client id is unique service-wide.
+    async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
+        let rows = sqlx::query(
+            "SELECT identity_id, seq, id, type, data, created_at FROM events
+             WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
+        )
+        .bind(id_list(ids.iter().map(EventId::as_uuid))?)
+        .fetch_all(&self.reader)
         .await?;
-    let head = match rows.first() {
-        Some(row) => Seq(row.try_get("head_seq")?),
-        None => return Err(sqlx::Error::RowNotFound.into()),
-    };
-    let mut events = Vec::with_capacity(rows.len());
-    // One row comes even for a limit of 0, as it carries the head.
-    for row in rows.iter().take(request.limit as usize) {
-        if row.try_get::<Option<i64>, _>("seq")?.is_none() {
-            continue; // the LEFT JOIN's empty page
-        }
-        events.push(event_from_row(row)?);
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    IdentityKey(row.try_get("identity_id")?),
+                    event_from_row(row)?,
+                ))
+            })
+            .collect()
     }
-    // A full page stops at its last event; a short one examined everything up to the head
-    // or the end of the scan window, whichever came first.
-    let cursor = match events.last() {
-        Some(last) if events.len() == request.limit as usize => last.seq,
-        _ => Seq(head.0.min(scan_end).max(request.since.0)),
-    };
-    Ok(Page {
-        events,
-        cursor,
-        head,
-    })
-}
 
-/// Looks ids up across all logs: a client id is unique service-wide.
-pub async fn find_events(
-    reader: &SqlitePool,
-    ids: &[EventId],
-) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
-    let rows = sqlx::query(
-        "SELECT identity_id, seq, id, type, data, created_at FROM events
-         WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
-    )
-    .bind(id_list(ids.iter().map(EventId::as_uuid))?)
-    .fetch_all(reader)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                IdentityKey(row.try_get("identity_id")?),
-                event_from_row(row)?,
-            ))
+    /// One write transaction for any number of requests. The writer pool has one connection,
+    /// so nothing else writes between the bump and the commit: seqs are gap-free, and no
+    /// reader sees seq N+1 before N. Outbox rows go in the same transaction, one per matching
+    /// webhook (inactive ones too: their rows are held), so an acknowledged event never misses
+    /// a webhook.
+    async fn append_events(
+        &self,
+        requests: &[AppendRequest<'_>],
+        // Not honoured: every delivery is written due (see `honours_append_leases`).
+        _lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup> {
+        let mut counts: HashMap<i64, i64> = HashMap::new();
+        for request in requests.iter().filter(|request| !request.events.is_empty()) {
+            *counts.entry(request.identity.0).or_default() += request.events.len() as i64;
+        }
+        let counts_input: Vec<(i64, i64)> = counts.iter().map(|(id, n)| (*id, *n)).collect();
+        // The API shows milliseconds; storing exactly that makes the append's answer and every
+        // later read agree.
+        let created_at = Utc::now().trunc_subsecs(3);
+
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(BUMP)
+            .bind(json_rows(&counts_input)?)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut bumped: HashMap<i64, Bumped> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let head: i64 = row.try_get("head_seq")?;
+            bumped.insert(
+                id,
+                Bumped {
+                    tenant_id: row.try_get("tenant_id")?,
+                    handle: row.try_get("handle")?,
+                    base: head - counts.get(&id).copied().unwrap_or_default(),
+                },
+            );
+        }
+
+        let mut next: HashMap<i64, i64> = HashMap::with_capacity(bumped.len());
+        let mut appended = Vec::with_capacity(requests.len());
+        for request in requests {
+            let identity = request.identity.0;
+            let Some(found) = bumped.get(&identity) else {
+                return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
+            };
+            let position = next.entry(identity).or_default();
+            let mut events = Vec::with_capacity(request.events.len());
+            for event in request.events {
+                *position += 1;
+                events.push(StoredEvent {
+                    id: event.id,
+                    seq: Seq(found.base + *position),
+                    event_type: event.event_type.as_str().to_owned(),
+                    data: event.data.clone(),
+                    created_at,
+                });
+            }
+            appended.push(events);
+        }
+
+        sqlx::query(INSERT_EVENTS)
+            .bind(events_input(requests, &appended)?)
+            .bind(to_micros(created_at))
+            .execute(&mut *tx)
+            .await?;
+
+        let subscribers = tenant_webhooks(&mut tx, &bumped).await?;
+        let mut outbox: Vec<(String, String, i64, i64, String)> = Vec::new();
+        for (request, events) in requests.iter().zip(&appended) {
+            let identity = &bumped[&request.identity.0];
+            let Some(webhooks) = subscribers.get(&identity.tenant_id) else {
+                continue;
+            };
+            for event in events {
+                for webhook in webhooks {
+                    let wants_identity = webhook
+                        .identities
+                        .as_ref()
+                        .is_none_or(|handles| handles.contains(&identity.handle));
+                    if wants_identity && webhook.events.matches(&event.event_type) {
+                        outbox.push((
+                            hex(DeliveryId::generate().as_uuid()),
+                            hex(webhook.id),
+                            request.identity.0,
+                            event.seq.0,
+                            hex(event.id.as_uuid()),
+                        ));
+                    }
+                }
+            }
+        }
+        if !outbox.is_empty() {
+            sqlx::query(INSERT_DELIVERIES)
+                .bind(json_rows(&outbox)?)
+                .bind(to_micros(created_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await.map_err(StoreError::after_sending)?;
+        Ok(AppendedGroup {
+            events: appended,
+            leased: Vec::new(),
+            deliveries_due: !outbox.is_empty(),
         })
-        .collect()
+    }
+
+    async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
+        let scan_end = request.since.0.saturating_add(request.scan_window);
+        let types = request
+            .types
+            .map(|types| json_rows(&types.iter().map(EventType::as_str).collect::<Vec<_>>()))
+            .transpose()?;
+        let rows = sqlx::query(READ)
+            .bind(request.identity.0)
+            .bind(request.since.0)
+            .bind(scan_end)
+            .bind(types)
+            .bind(i64::from(request.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let head = match rows.first() {
+            Some(row) => Seq(row.try_get("head_seq")?),
+            None => return Err(sqlx::Error::RowNotFound.into()),
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        // One row comes even for a limit of 0, as it carries the head.
+        for row in rows.iter().take(request.limit as usize) {
+            if row.try_get::<Option<i64>, _>("seq")?.is_none() {
+                continue; // the LEFT JOIN's empty page
+            }
+            events.push(event_from_row(row)?);
+        }
+        // A full page stops at its last event; a short one examined everything up to the head
+        // or the end of the scan window, whichever came first.
+        let cursor = match events.last() {
+            Some(last) if events.len() == request.limit as usize => last.seq,
+            _ => Seq(head.0.min(scan_end).max(request.since.0)),
+        };
+        Ok(Page {
+            events,
+            cursor,
+            head,
+        })
+    }
 }
 
 fn event_from_row(row: &SqliteRow) -> StoreResult<StoredEvent> {

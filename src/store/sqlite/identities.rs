@@ -1,82 +1,86 @@
 //! Identities: one row per handle per tenant, carrying the log's head.
 
+use async_trait::async_trait;
 use chrono::Utc;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
 
+use super::SqliteStore;
 use super::encoding::{decode_error, timestamp, to_micros};
 use crate::domain::cursor::Seq;
 use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
 use crate::id::TenantId;
-use crate::store::StoreResult;
+use crate::store::{IdentityStore, StoreResult};
 
-/// Inserts unless the handle exists. An existing row was committed by an earlier write, so
-/// the reader finds it.
-pub async fn create_identity(
-    writer: &SqlitePool,
-    reader: &SqlitePool,
-    tenant: TenantId,
-    handle: &IdentityHandle,
-) -> StoreResult<(Identity, bool)> {
-    let inserted = sqlx::query(
-        "INSERT INTO identities (tenant_id, handle, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (tenant_id, handle) DO NOTHING
-         RETURNING id, head_seq, created_at",
-    )
-    .bind(tenant.as_uuid())
-    .bind(handle.as_str())
-    .bind(to_micros(Utc::now()))
-    .fetch_optional(writer)
-    .await?;
-    if let Some(row) = inserted {
-        return Ok((identity_from_row(&row, handle.clone())?, true));
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    /// Inserts unless the handle exists. An existing row was committed by an earlier write, so
+    /// the reader finds it.
+    async fn create_identity(
+        &self,
+        tenant: TenantId,
+        handle: &IdentityHandle,
+    ) -> StoreResult<(Identity, bool)> {
+        let inserted = sqlx::query(
+            "INSERT INTO identities (tenant_id, handle, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id, handle) DO NOTHING
+             RETURNING id, head_seq, created_at",
+        )
+        .bind(tenant.as_uuid())
+        .bind(handle.as_str())
+        .bind(to_micros(Utc::now()))
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok((identity_from_row(&row, handle.clone())?, true));
+        }
+        let existing = self.find_identity(tenant, handle).await?;
+        // Identities are never deleted, so the conflicting row is still there.
+        let identity = existing.ok_or(sqlx::Error::RowNotFound)?;
+        Ok((identity, false))
     }
-    let existing = find_identity(reader, tenant, handle).await?;
-    // Identities are never deleted, so the conflicting row is still there.
-    let identity = existing.ok_or(sqlx::Error::RowNotFound)?;
-    Ok((identity, false))
-}
 
-pub async fn find_identity(
-    reader: &SqlitePool,
-    tenant: TenantId,
-    handle: &IdentityHandle,
-) -> StoreResult<Option<Identity>> {
-    let row = sqlx::query(
-        "SELECT id, head_seq, created_at FROM identities WHERE tenant_id = ?1 AND handle = ?2",
-    )
-    .bind(tenant.as_uuid())
-    .bind(handle.as_str())
-    .fetch_optional(reader)
-    .await?;
-    row.map(|row| identity_from_row(&row, handle.clone()))
-        .transpose()
-}
+    async fn find_identity(
+        &self,
+        tenant: TenantId,
+        handle: &IdentityHandle,
+    ) -> StoreResult<Option<Identity>> {
+        let row = sqlx::query(
+            "SELECT id, head_seq, created_at FROM identities WHERE tenant_id = ?1 AND handle = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(handle.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| identity_from_row(&row, handle.clone()))
+            .transpose()
+    }
 
-pub async fn list_identities(
-    reader: &SqlitePool,
-    tenant: TenantId,
-    after: Option<&IdentityHandle>,
-    limit: u32,
-) -> StoreResult<Vec<Identity>> {
-    let rows = sqlx::query(
-        "SELECT id, handle, head_seq, created_at FROM identities
-         WHERE tenant_id = ?1 AND (?2 IS NULL OR handle > ?2)
-         ORDER BY handle LIMIT ?3",
-    )
-    .bind(tenant.as_uuid())
-    .bind(after.map(IdentityHandle::as_str))
-    .bind(i64::from(limit))
-    .fetch_all(reader)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let handle: String = row.try_get("handle")?;
-            let handle = IdentityHandle::parse(&handle)
-                .map_err(|_| decode_error("stored identity handle is invalid"))?;
-            identity_from_row(row, handle)
-        })
-        .collect()
+    async fn list_identities(
+        &self,
+        tenant: TenantId,
+        after: Option<&IdentityHandle>,
+        limit: u32,
+    ) -> StoreResult<Vec<Identity>> {
+        let rows = sqlx::query(
+            "SELECT id, handle, head_seq, created_at FROM identities
+             WHERE tenant_id = ?1 AND (?2 IS NULL OR handle > ?2)
+             ORDER BY handle LIMIT ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after.map(IdentityHandle::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let handle: String = row.try_get("handle")?;
+                let handle = IdentityHandle::parse(&handle)
+                    .map_err(|_| decode_error("stored identity handle is invalid"))?;
+                identity_from_row(row, handle)
+            })
+            .collect()
+    }
 }
 
 fn identity_from_row(row: &SqliteRow, handle: IdentityHandle) -> StoreResult<Identity> {

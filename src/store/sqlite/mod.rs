@@ -8,6 +8,7 @@ mod encoding;
 mod event_types;
 mod events;
 mod identities;
+mod notices;
 mod outbox;
 mod tenants;
 mod webhooks;
@@ -17,26 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio_util::sync::CancellationToken;
 
-use super::{
-    AppendLease, AppendRequest, AppendedGroup, AttemptResult, ClaimRequest, ClaimedDelivery,
-    CustomEventType, Notice, NoticeSink, ReadRequest, Store, StoreResult, Success, WebhookPatch,
-};
-use crate::domain::cursor::Seq;
-use crate::domain::delivery::{Delivery, DeliveryStatus};
-use crate::domain::event::{EventType, StoredEvent};
-use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
-use crate::domain::key::{ApiKey, KeyHash};
-use crate::domain::page::Page;
-use crate::domain::secret::SigningSecret;
-use crate::domain::tenant::Tenant;
-use crate::domain::webhook::Webhook;
-use crate::id::{ApiKeyId, DeliveryId, EventId, TenantId, WebhookId};
+use super::{NoticeSink, Store, StoreResult};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -99,19 +84,12 @@ impl SqliteStore {
         MIGRATOR.run(&self.writer).await
     }
 
-    fn notify(&self, notice: Notice) {
-        let sink = self.sink.lock().expect("sink lock").clone();
-        if let Some(sink) = sink {
-            sink.notice(notice);
-        }
+    /// Starts a write transaction holding the write lock from the start. The writer pool
+    /// already serialises this process; IMMEDIATE makes another process (the CLI) wait for
+    /// the busy timeout, where a deferred transaction upgrading to write would fail at once.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
-}
-
-/// Starts a write transaction holding the write lock from the start. The writer pool
-/// already serialises this process; IMMEDIATE makes another process (the CLI) wait for the
-/// busy timeout, where a deferred transaction upgrading to write would fail at once.
-async fn begin_write(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    writer.begin_with("BEGIN IMMEDIATE").await
 }
 
 #[async_trait]
@@ -119,245 +97,6 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
-    }
-
-    async fn create_tenant(
-        &self,
-        tenant: &Tenant,
-        key: &ApiKey,
-        hash: &KeyHash,
-    ) -> StoreResult<()> {
-        tenants::create_tenant(&self.writer, tenant, key, hash).await
-    }
-
-    async fn create_api_key(&self, key: &ApiKey, hash: &KeyHash) -> StoreResult<()> {
-        tenants::insert_api_key(&self.writer, key, hash).await
-    }
-
-    async fn find_api_key(&self, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
-        tenants::find_api_key(&self.reader, hash).await
-    }
-
-    async fn list_api_keys(
-        &self,
-        tenant: TenantId,
-        after: Option<ApiKeyId>,
-        limit: u32,
-    ) -> StoreResult<Vec<ApiKey>> {
-        tenants::list_api_keys(&self.reader, tenant, after, limit).await
-    }
-
-    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
-        let revoked = tenants::revoke_api_key(&self.writer, tenant, id).await?;
-        if revoked {
-            self.notify(Notice::KeyRevoked(id));
-        }
-        Ok(revoked)
-    }
-
-    async fn create_identity(
-        &self,
-        tenant: TenantId,
-        handle: &IdentityHandle,
-    ) -> StoreResult<(Identity, bool)> {
-        identities::create_identity(&self.writer, &self.reader, tenant, handle).await
-    }
-
-    async fn find_identity(
-        &self,
-        tenant: TenantId,
-        handle: &IdentityHandle,
-    ) -> StoreResult<Option<Identity>> {
-        identities::find_identity(&self.reader, tenant, handle).await
-    }
-
-    async fn list_identities(
-        &self,
-        tenant: TenantId,
-        after: Option<&IdentityHandle>,
-        limit: u32,
-    ) -> StoreResult<Vec<Identity>> {
-        identities::list_identities(&self.reader, tenant, after, limit).await
-    }
-
-    async fn upsert_event_type(
-        &self,
-        tenant: TenantId,
-        name: &EventType,
-        description: &str,
-        schema: &Value,
-    ) -> StoreResult<(CustomEventType, bool)> {
-        event_types::upsert_event_type(&self.writer, tenant, name, description, schema).await
-    }
-
-    async fn find_event_type(
-        &self,
-        tenant: TenantId,
-        name: &EventType,
-    ) -> StoreResult<Option<CustomEventType>> {
-        event_types::find_event_type(&self.reader, tenant, name).await
-    }
-
-    async fn list_event_types(&self, tenant: TenantId) -> StoreResult<Vec<CustomEventType>> {
-        event_types::list_event_types(&self.reader, tenant).await
-    }
-
-    async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
-        events::find_events(&self.reader, ids).await
-    }
-
-    async fn append_events(
-        &self,
-        requests: &[AppendRequest<'_>],
-        _lease: Option<&AppendLease>,
-    ) -> StoreResult<AppendedGroup> {
-        events::append_events(&self.writer, requests).await
-    }
-
-    async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
-        events::read_events(&self.reader, request).await
-    }
-
-    async fn create_webhook(&self, webhook: &Webhook, secret: &SigningSecret) -> StoreResult<()> {
-        webhooks::create_webhook(&self.writer, webhook, secret).await
-    }
-
-    async fn find_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<Option<Webhook>> {
-        webhooks::find_webhook(&self.reader, tenant, id).await
-    }
-
-    async fn list_webhooks(
-        &self,
-        tenant: TenantId,
-        after: Option<WebhookId>,
-        limit: u32,
-    ) -> StoreResult<Vec<Webhook>> {
-        webhooks::list_webhooks(&self.reader, tenant, after, limit).await
-    }
-
-    async fn update_webhook(
-        &self,
-        tenant: TenantId,
-        id: WebhookId,
-        patch: &WebhookPatch,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<Webhook>> {
-        webhooks::update_webhook(&self.writer, tenant, id, patch, now).await
-    }
-
-    async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<bool> {
-        webhooks::delete_webhook(&self.writer, tenant, id).await
-    }
-
-    async fn webhook_secrets(
-        &self,
-        tenant: TenantId,
-        id: WebhookId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
-        webhooks::webhook_secrets(&self.reader, tenant, id, now).await
-    }
-
-    async fn rotate_webhook_secret(
-        &self,
-        tenant: TenantId,
-        id: WebhookId,
-        secret: &SigningSecret,
-        now: DateTime<Utc>,
-        retire_at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        webhooks::rotate_webhook_secret(&self.writer, tenant, id, secret, now, retire_at).await
-    }
-
-    async fn claim_deliveries(
-        &self,
-        request: ClaimRequest<'_>,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        outbox::claim_deliveries(&self.writer, request).await
-    }
-
-    async fn record_successes(&self, successes: &[Success]) -> StoreResult<()> {
-        outbox::record_successes(&self.writer, successes).await
-    }
-
-    async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
-        outbox::record_attempt(&self.writer, result).await
-    }
-
-    async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()> {
-        outbox::release_deliveries(&self.writer, ids, now).await
-    }
-
-    async fn list_deliveries(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        status: Option<DeliveryStatus>,
-        identity: Option<&IdentityHandle>,
-        after: Option<DeliveryId>,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>> {
-        deliveries::list_deliveries(
-            &self.reader,
-            tenant,
-            webhook,
-            status,
-            identity,
-            after,
-            limit,
-        )
-        .await
-    }
-
-    async fn find_delivery(
-        &self,
-        tenant: TenantId,
-        id: DeliveryId,
-    ) -> StoreResult<Option<Delivery>> {
-        deliveries::find_delivery(&self.reader, tenant, id).await
-    }
-
-    async fn retry_delivery(
-        &self,
-        tenant: TenantId,
-        id: DeliveryId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<Delivery>> {
-        deliveries::retry_delivery(&self.writer, &self.reader, tenant, id, now).await
-    }
-
-    async fn replay(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        identity: &IdentityHandle,
-        since: Seq,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
-        outbox::replay(&self.writer, tenant, webhook, identity, since, now).await
-    }
-
-    /// Nothing to do: the app wakes this process's waiters after every commit, and no
-    /// other process shares the database.
-    async fn publish_heads(
-        &self,
-        _heads: &[(IdentityKey, Seq)],
-        _deliveries_due: bool,
-    ) -> StoreResult<()> {
-        Ok(())
-    }
-
-    /// There is nothing to listen to; the sink is kept for the notices this process makes
-    /// itself, until `shutdown`.
-    async fn listen(&self, sink: Arc<dyn NoticeSink>, shutdown: CancellationToken) {
-        *self.sink.lock().expect("sink lock") = Some(sink.clone());
-        sink.notice(Notice::Listening);
-        shutdown.cancelled().await;
-        *self.sink.lock().expect("sink lock") = None;
-    }
-
-    async fn pending_deliveries(&self) -> StoreResult<u64> {
-        outbox::pending_deliveries(&self.reader).await
     }
 
     /// Readers first, so the writer's connection is the last to close and checkpoints the

@@ -2,12 +2,14 @@
 //! write runs on the one writer connection, so claims need no row locks; no statement here
 //! is held open across an HTTP call.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use sqlx::Row;
 use sqlx::types::Json;
-use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::encoding::{
     decode_error, hex, id_list, json_rows, optional_text_list, timestamp, to_micros,
 };
@@ -19,7 +21,9 @@ use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::webhook::EventFilter;
 use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, StoreResult, Success};
+use crate::store::{
+    AttemptResult, ClaimRequest, ClaimedDelivery, OutboxStore, StoreResult, Success,
+};
 
 /// Events a replay reads at a time, so a long log is never held in memory at once.
 const REPLAY_PAGE: i64 = 1_000;
@@ -68,63 +72,265 @@ JOIN events e ON e.identity_id = d.identity_id AND e.seq = d.seq
 WHERE d.id IN (SELECT unhex(value) FROM json_each(?1))
 ORDER BY d.webhook_id, d.seq";
 
-/// Leases due deliveries; takes the write lock, so concurrent claims queue.
-pub async fn claim_deliveries(
-    writer: &SqlitePool,
-    request: ClaimRequest<'_>,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let room: Vec<(String, u32)> = request
-        .room
-        .iter()
-        .map(|(id, free)| (hex(id.as_uuid()), *free))
-        .collect();
-    let now = to_micros(request.now);
-    let mut tx = super::begin_write(writer).await?;
-    let claimed: Vec<Uuid> = sqlx::query_scalar(CLAIM)
-        .bind(now)
-        .bind(to_micros(request.lease_until))
-        .bind(json_rows(&room)?)
-        .bind(i64::from(request.default_room))
-        .bind(i64::from(request.limit))
-        .fetch_all(&mut *tx)
-        .await?;
-    if claimed.is_empty() {
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    /// Leases due deliveries; takes the write lock, so concurrent claims queue.
+    async fn claim_deliveries(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let room: Vec<(String, u32)> = request
+            .room
+            .iter()
+            .map(|(id, free)| (hex(id.as_uuid()), *free))
+            .collect();
+        let now = to_micros(request.now);
+        let mut tx = self.begin_write().await?;
+        let claimed: Vec<Uuid> = sqlx::query_scalar(CLAIM)
+            .bind(now)
+            .bind(to_micros(request.lease_until))
+            .bind(json_rows(&room)?)
+            .bind(i64::from(request.default_room))
+            .bind(i64::from(request.limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(CLAIMED)
+            .bind(id_list(claimed)?)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query(CLAIMED)
-        .bind(id_list(claimed)?)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    rows.iter()
-        .map(|row| {
-            let handle: String = row.try_get("handle")?;
-            let secrets: String = row.try_get("secrets")?;
-            Ok(ClaimedDelivery {
-                id: DeliveryId::from_uuid(row.try_get("id")?),
-                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                url: row.try_get("url")?,
-                attempt: row.try_get::<i64, _>("attempts")? as u32,
-                rate_limit: row
-                    .try_get::<Option<i64>, _>("rate_limit")?
-                    .map(|limit| limit as u32),
-                ordered: row.try_get("ordered")?,
-                identity: IdentityHandle::parse(&handle)
-                    .map_err(|_| decode_error("stored identity handle is invalid"))?,
-                event: StoredEvent {
-                    id: EventId::from_uuid(row.try_get("event_id")?),
-                    seq: Seq(row.try_get("seq")?),
-                    event_type: row.try_get("type")?,
-                    data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
-                    created_at: timestamp(row, "created_at")?,
-                },
-                secrets: serde_json::from_str(&secrets)
-                    .map_err(|error| sqlx::Error::Decode(error.into()))?,
+        rows.iter()
+            .map(|row| {
+                let handle: String = row.try_get("handle")?;
+                let secrets: String = row.try_get("secrets")?;
+                Ok(ClaimedDelivery {
+                    id: DeliveryId::from_uuid(row.try_get("id")?),
+                    webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
+                    url: row.try_get("url")?,
+                    attempt: row.try_get::<i64, _>("attempts")? as u32,
+                    rate_limit: row
+                        .try_get::<Option<i64>, _>("rate_limit")?
+                        .map(|limit| limit as u32),
+                    ordered: row.try_get("ordered")?,
+                    identity: IdentityHandle::parse(&handle)
+                        .map_err(|_| decode_error("stored identity handle is invalid"))?,
+                    event: StoredEvent {
+                        id: EventId::from_uuid(row.try_get("event_id")?),
+                        seq: Seq(row.try_get("seq")?),
+                        event_type: row.try_get("type")?,
+                        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
+                        created_at: timestamp(row, "created_at")?,
+                    },
+                    secrets: serde_json::from_str(&secrets)
+                        .map_err(|error| sqlx::Error::Decode(error.into()))?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    /// One transaction for the whole batch: the common case costs one write per batch rather
+    /// than per delivery.
+    async fn record_successes(&self, successes: &[Success]) -> StoreResult<()> {
+        if successes.is_empty() {
+            return Ok(());
+        }
+        let input: Vec<serde_json::Value> = successes
+            .iter()
+            .map(|success| {
+                serde_json::json!([
+                    hex(success.delivery.as_uuid()),
+                    success.attempt,
+                    to_micros(success.record.at),
+                    success.record.duration_ms,
+                    success.record.status_code,
+                    success.record.response_body,
+                    hex(success.webhook.as_uuid()),
+                ])
+            })
+            .collect();
+        let input = json_rows(&input)?;
+        let mut tx = self.begin_write().await?;
+        // A webhook deleted mid-flight took its deliveries with it; the rest still count. (A
+        // WHERE clause is needed anyway: it keeps SQLite from reading the upsert's ON as a join
+        // constraint.)
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
+             SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+             FROM json_each(?1)
+             WHERE EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = unhex(json_each.value ->> 0))
+             ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        )
+        .bind(input.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL
+             WHERE id IN (SELECT unhex(value ->> 0) FROM json_each(?1))",
+        )
+        .bind(input.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE webhooks SET failing_since = NULL
+             WHERE id IN (SELECT unhex(value ->> 6) FROM json_each(?1)) AND failing_since IS NOT NULL",
+        )
+        .bind(input.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One transaction: the attempt row, the delivery's new state, and the webhook's streak.
+    async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
+        let (status, next) = match result.outcome {
+            AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
+            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            // Held: due as soon as the webhook is active again.
+            AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
+            AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
+        };
+        let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
+        let gone = matches!(result.outcome, AttemptOutcome::Gone);
+        // Whole seconds, as PostgreSQL's `interval` takes them.
+        let disable_after = result.disable_after.num_seconds();
+        let at = to_micros(result.record.at);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             -- A webhook deleted mid-flight took its deliveries with it: nothing left to record.
+             WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)
+             ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        )
+        .bind(result.delivery.as_uuid())
+        .bind(i64::from(result.attempt))
+        .bind(at)
+        .bind(i64::from(result.record.duration_ms))
+        .bind(result.record.status_code.map(i64::from))
+        .bind(&result.record.error)
+        .bind(&result.record.response_body)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE deliveries SET status = ?2, next_attempt_at = ?3 WHERE id = ?1")
+            .bind(result.delivery.as_uuid())
+            .bind(status.as_str())
+            .bind(next.map(to_micros))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(STREAK)
+            .bind(result.webhook.as_uuid())
+            .bind(at)
+            .bind(succeeded)
+            .bind(gone)
+            .bind(disable_after.saturating_mul(1_000_000))
+            .bind(format!("every delivery failed for {disable_after} seconds"))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = ?2, attempts = max(attempts - 1, 0)
+             WHERE id IN (SELECT unhex(value) FROM json_each(?1)) AND status = 'pending'",
+        )
+        .bind(id_list(ids.iter().map(DeliveryId::as_uuid))?)
+        .bind(to_micros(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// One transaction, reading the log a page at a time; the filter is the webhook's event
+    /// types only, as in PostgreSQL.
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        identity: &IdentityHandle,
+        since: Seq,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        let mut tx = self.begin_write().await?;
+        let identity_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM identities WHERE tenant_id = ?1 AND handle = ?2")
+                .bind(tenant.as_uuid())
+                .bind(identity.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(identity_id) = identity_id else {
+            return Ok(None);
+        };
+        let target = sqlx::query(
+            "SELECT event_names, event_prefixes FROM webhooks WHERE tenant_id = ?1 AND id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(target) = target else {
+            return Ok(Some(0));
+        };
+        let wanted = EventFilter {
+            names: optional_text_list(&target, "event_names")?,
+            prefixes: optional_text_list(&target, "event_prefixes")?,
+        };
+        let now = to_micros(now);
+        let mut after = since.0;
+        let mut enqueued = 0;
+        loop {
+            let page: Vec<(i64, Uuid, String)> = sqlx::query_as(
+                "SELECT seq, id, type FROM events WHERE identity_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .bind(identity_id)
+            .bind(after)
+            .bind(REPLAY_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(&(last, _, _)) = page.last() else {
+                break;
+            };
+            after = last;
+            let rows: Vec<(String, String, i64, i64, String)> = page
+                .iter()
+                .filter(|(_, _, event_type)| wanted.matches(event_type))
+                .map(|(seq, event_id, _)| {
+                    (
+                        hex(DeliveryId::generate().as_uuid()),
+                        hex(webhook.as_uuid()),
+                        identity_id,
+                        *seq,
+                        hex(*event_id),
+                    )
+                })
+                .collect();
+            if !rows.is_empty() {
+                sqlx::query(INSERT_DELIVERIES)
+                    .bind(json_rows(&rows)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                enqueued += rows.len() as u64;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(enqueued))
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(pending as u64)
+    }
 }
 
 /// The webhook's failure streak, touched only when the attempt changes it, so steady
@@ -142,206 +348,3 @@ UPDATE webhooks SET
 WHERE id = ?1 AND (
     (?3 AND failing_since IS NOT NULL)
     OR (NOT ?3 AND (failing_since IS NULL OR ?4 OR failing_since <= ?2 - ?5)))";
-
-/// One transaction: the attempt row, the delivery's new state, and the webhook's streak.
-pub async fn record_attempt(writer: &SqlitePool, result: AttemptResult<'_>) -> StoreResult<()> {
-    let (status, next) = match result.outcome {
-        AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
-        AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-        // Held: due as soon as the webhook is active again.
-        AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
-        AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
-    };
-    let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
-    let gone = matches!(result.outcome, AttemptOutcome::Gone);
-    // Whole seconds, as PostgreSQL's `interval` takes them.
-    let disable_after = result.disable_after.num_seconds();
-    let at = to_micros(result.record.at);
-    let mut tx = super::begin_write(writer).await?;
-    sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-         -- A webhook deleted mid-flight took its deliveries with it: nothing left to record.
-         WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)
-         ON CONFLICT (delivery_id, attempt) DO NOTHING",
-    )
-    .bind(result.delivery.as_uuid())
-    .bind(i64::from(result.attempt))
-    .bind(at)
-    .bind(i64::from(result.record.duration_ms))
-    .bind(result.record.status_code.map(i64::from))
-    .bind(&result.record.error)
-    .bind(&result.record.response_body)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE deliveries SET status = ?2, next_attempt_at = ?3 WHERE id = ?1")
-        .bind(result.delivery.as_uuid())
-        .bind(status.as_str())
-        .bind(next.map(to_micros))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(STREAK)
-        .bind(result.webhook.as_uuid())
-        .bind(at)
-        .bind(succeeded)
-        .bind(gone)
-        .bind(disable_after.saturating_mul(1_000_000))
-        .bind(format!("every delivery failed for {disable_after} seconds"))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// One transaction for the whole batch: the common case costs one write per batch rather
-/// than per delivery.
-pub async fn record_successes(writer: &SqlitePool, successes: &[Success]) -> StoreResult<()> {
-    if successes.is_empty() {
-        return Ok(());
-    }
-    let input: Vec<serde_json::Value> = successes
-        .iter()
-        .map(|success| {
-            serde_json::json!([
-                hex(success.delivery.as_uuid()),
-                success.attempt,
-                to_micros(success.record.at),
-                success.record.duration_ms,
-                success.record.status_code,
-                success.record.response_body,
-                hex(success.webhook.as_uuid()),
-            ])
-        })
-        .collect();
-    let input = json_rows(&input)?;
-    let mut tx = super::begin_write(writer).await?;
-    // A webhook deleted mid-flight took its deliveries with it; the rest still count. (A
-    // WHERE clause is needed anyway: it keeps SQLite from reading the upsert's ON as a join
-    // constraint.)
-    sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, response_body)
-         SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
-         FROM json_each(?1)
-         WHERE EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = unhex(json_each.value ->> 0))
-         ON CONFLICT (delivery_id, attempt) DO NOTHING",
-    )
-    .bind(input.as_str())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL
-         WHERE id IN (SELECT unhex(value ->> 0) FROM json_each(?1))",
-    )
-    .bind(input.as_str())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE webhooks SET failing_since = NULL
-         WHERE id IN (SELECT unhex(value ->> 6) FROM json_each(?1)) AND failing_since IS NOT NULL",
-    )
-    .bind(input.as_str())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub async fn release_deliveries(
-    writer: &SqlitePool,
-    ids: &[DeliveryId],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE deliveries SET next_attempt_at = ?2, attempts = max(attempts - 1, 0)
-         WHERE id IN (SELECT unhex(value) FROM json_each(?1)) AND status = 'pending'",
-    )
-    .bind(id_list(ids.iter().map(DeliveryId::as_uuid))?)
-    .bind(to_micros(now))
-    .execute(writer)
-    .await?;
-    Ok(())
-}
-
-pub async fn pending_deliveries(reader: &SqlitePool) -> StoreResult<u64> {
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
-            .fetch_one(reader)
-            .await?;
-    Ok(pending as u64)
-}
-
-/// One transaction, reading the log a page at a time; the filter is the webhook's event
-/// types only, as in PostgreSQL.
-pub async fn replay(
-    writer: &SqlitePool,
-    tenant: TenantId,
-    webhook: WebhookId,
-    identity: &IdentityHandle,
-    since: Seq,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<u64>> {
-    let mut tx = super::begin_write(writer).await?;
-    let identity_id: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM identities WHERE tenant_id = ?1 AND handle = ?2")
-            .bind(tenant.as_uuid())
-            .bind(identity.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(identity_id) = identity_id else {
-        return Ok(None);
-    };
-    let target = sqlx::query(
-        "SELECT event_names, event_prefixes FROM webhooks WHERE tenant_id = ?1 AND id = ?2",
-    )
-    .bind(tenant.as_uuid())
-    .bind(webhook.as_uuid())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(target) = target else {
-        return Ok(Some(0));
-    };
-    let wanted = EventFilter {
-        names: optional_text_list(&target, "event_names")?,
-        prefixes: optional_text_list(&target, "event_prefixes")?,
-    };
-    let now = to_micros(now);
-    let mut after = since.0;
-    let mut enqueued = 0;
-    loop {
-        let page: Vec<(i64, Uuid, String)> = sqlx::query_as(
-            "SELECT seq, id, type FROM events WHERE identity_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )
-        .bind(identity_id)
-        .bind(after)
-        .bind(REPLAY_PAGE)
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(&(last, _, _)) = page.last() else {
-            break;
-        };
-        after = last;
-        let rows: Vec<(String, String, i64, i64, String)> = page
-            .iter()
-            .filter(|(_, _, event_type)| wanted.matches(event_type))
-            .map(|(seq, event_id, _)| {
-                (
-                    hex(DeliveryId::generate().as_uuid()),
-                    hex(webhook.as_uuid()),
-                    identity_id,
-                    *seq,
-                    hex(*event_id),
-                )
-            })
-            .collect();
-        if !rows.is_empty() {
-            sqlx::query(INSERT_DELIVERIES)
-                .bind(json_rows(&rows)?)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            enqueued += rows.len() as u64;
-        }
-    }
-    tx.commit().await?;
-    Ok(Some(enqueued))
-}

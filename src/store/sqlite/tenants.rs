@@ -1,34 +1,92 @@
 //! Tenants and API keys.
 
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteExecutor, SqlitePool};
+use sqlx::{Row, SqliteExecutor};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::encoding::{decode_error, text_list, timestamp, to_micros};
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::{ApiKey, KeyHash, Scope};
 use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
-use crate::store::StoreResult;
+use crate::store::{Notice, StoreResult, TenantStore};
 
-/// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
-pub async fn create_tenant(
-    writer: &SqlitePool,
-    tenant: &Tenant,
-    key: &ApiKey,
-    hash: &KeyHash,
-) -> StoreResult<()> {
-    let mut tx = super::begin_write(writer).await?;
-    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)")
-        .bind(tenant.id.as_uuid())
-        .bind(&tenant.name)
-        .bind(to_micros(tenant.created_at))
-        .execute(&mut *tx)
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_api_key(&self, key: &ApiKey, hash: &KeyHash) -> StoreResult<()> {
+        insert_api_key(&self.writer, key, hash).await
+    }
+
+    /// Inserts the tenant and its first key in one transaction: a tenant never exists keyless.
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        key: &ApiKey,
+        hash: &KeyHash,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)")
+            .bind(tenant.id.as_uuid())
+            .bind(&tenant.name)
+            .bind(to_micros(tenant.created_at))
+            .execute(&mut *tx)
+            .await?;
+        insert_api_key(&mut *tx, key, hash).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Looks a presented key up by its hash (unique index); revoked keys are invisible.
+    async fn find_api_key(&self, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+        ))
+        .bind(&hash.0[..])
+        .fetch_optional(&self.reader)
         .await?;
-    insert_api_key(&mut *tx, key, hash).await?;
-    tx.commit().await?;
-    Ok(())
+        row.map(|row| api_key_from_row(&row)).transpose()
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<ApiKeyId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ApiKey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys
+             WHERE tenant_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id > ?2)
+             ORDER BY id LIMIT ?3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| api_key_from_row(row).map(|(key, _)| key))
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ?3
+             WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(to_micros(Utc::now()))
+        .execute(&self.writer)
+        .await?;
+        let revoked = result.rows_affected() == 1;
+        if revoked {
+            self.notify(Notice::KeyRevoked(id));
+        }
+        Ok(revoked)
+    }
 }
 
 pub async fn insert_api_key(
@@ -53,58 +111,6 @@ pub async fn insert_api_key(
 }
 
 const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, identity, created_at";
-
-/// Looks a presented key up by its hash (unique index); revoked keys are invisible.
-pub async fn find_api_key(
-    reader: &SqlitePool,
-    hash: &KeyHash,
-) -> StoreResult<Option<(ApiKey, KeyHash)>> {
-    let row = sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
-    ))
-    .bind(&hash.0[..])
-    .fetch_optional(reader)
-    .await?;
-    row.map(|row| api_key_from_row(&row)).transpose()
-}
-
-pub async fn list_api_keys(
-    reader: &SqlitePool,
-    tenant: TenantId,
-    after: Option<ApiKeyId>,
-    limit: u32,
-) -> StoreResult<Vec<ApiKey>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys
-         WHERE tenant_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id > ?2)
-         ORDER BY id LIMIT ?3"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(after.map(|id| id.as_uuid()))
-    .bind(i64::from(limit))
-    .fetch_all(reader)
-    .await?;
-    rows.iter()
-        .map(|row| api_key_from_row(row).map(|(key, _)| key))
-        .collect()
-}
-
-pub async fn revoke_api_key(
-    writer: &SqlitePool,
-    tenant: TenantId,
-    id: ApiKeyId,
-) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "UPDATE api_keys SET revoked_at = ?3
-         WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
-    )
-    .bind(tenant.as_uuid())
-    .bind(id.as_uuid())
-    .bind(to_micros(Utc::now()))
-    .execute(writer)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
 
 fn api_key_from_row(row: &SqliteRow) -> StoreResult<(ApiKey, KeyHash)> {
     let hash: Vec<u8> = row.try_get("key_hash")?;

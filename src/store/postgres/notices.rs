@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
+use super::PgStore;
 use crate::domain::cursor::Seq;
 use crate::domain::identity::IdentityKey;
 use crate::id::ApiKeyId;
-use crate::store::{Notice, NoticeSink, StoreError, StoreResult};
+use crate::store::{Notice, NoticeSink, Notices, StoreError, StoreResult};
 
 const EVENTS_CHANNEL: &str = "seqhook_events";
 const KEYS_CHANNEL: &str = "seqhook_keys";
@@ -31,31 +33,84 @@ impl Origin {
     }
 }
 
-/// Sends every moved head in one statement: the origin, `due` if deliveries were written
-/// due, then `identity:seq` pairs. Runs after the append committed: a NOTIFY inside the
-/// append transaction would take the cluster-wide notify lock at commit and serialise every
-/// append.
-pub async fn publish_heads(
-    pool: &PgPool,
-    origin: &Origin,
-    heads: &[(IdentityKey, Seq)],
-    deliveries_due: bool,
-) -> StoreResult<()> {
-    let payloads: Vec<String> = heads
-        .chunks(HEADS_PER_NOTICE)
-        .map(|chunk| {
-            std::iter::once(origin.0.clone())
-                .chain(deliveries_due.then(|| DUE.to_owned()))
-                .chain(
-                    chunk
-                        .iter()
-                        .map(|(identity, seq)| format!("{}:{}", identity.0, seq.0)),
-                )
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    notify(pool, EVENTS_CHANNEL, &payloads).await
+#[async_trait]
+impl Notices for PgStore {
+    /// Sends every moved head in one statement: the origin, `due` if deliveries were written
+    /// due, then `identity:seq` pairs. Runs after the append committed: a NOTIFY inside the
+    /// append transaction would take the cluster-wide notify lock at commit and serialise every
+    /// append.
+    async fn publish_heads(
+        &self,
+        heads: &[(IdentityKey, Seq)],
+        deliveries_due: bool,
+    ) -> StoreResult<()> {
+        let payloads: Vec<String> = heads
+            .chunks(HEADS_PER_NOTICE)
+            .map(|chunk| {
+                std::iter::once(self.origin.0.clone())
+                    .chain(deliveries_due.then(|| DUE.to_owned()))
+                    .chain(
+                        chunk
+                            .iter()
+                            .map(|(identity, seq)| format!("{}:{}", identity.0, seq.0)),
+                    )
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        notify(&self.notifier, EVENTS_CHANNEL, &payloads).await
+    }
+
+    /// The process's one listening connection. Reconnects and, once listening again, reports
+    /// `Listening` so every waiter re-reads what it may have missed.
+    async fn listen(&self, sink: Arc<dyn NoticeSink>, shutdown: CancellationToken) {
+        let mut retry = Retry::default();
+        while !shutdown.is_cancelled() {
+            let mut listener = match connect(&self.url).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    let pause = retry.next_pause();
+                    if retry.attempts == 1 {
+                        tracing::warn!(%error, "wake-up listener cannot connect; retrying");
+                    } else {
+                        tracing::debug!(%error, retry_in = ?pause, "wake-up listener cannot connect");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                    continue;
+                }
+            };
+            if retry.attempts > 0 {
+                tracing::info!(attempts = retry.attempts, "wake-up listener reconnected");
+            }
+            retry = Retry::default();
+            sink.notice(Notice::Listening);
+            loop {
+                let received = tokio::select! {
+                    received = listener.try_recv() => received,
+                    _ = shutdown.cancelled() => return,
+                };
+                match received {
+                    Ok(Some(notification)) => {
+                        let notice =
+                            parse(notification.channel(), notification.payload(), &self.origin);
+                        if let Some(notice) = notice {
+                            sink.notice(notice);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "wake-up listener failed");
+                        break;
+                    }
+                }
+            }
+            tracing::warn!("wake-up listener lost its connection; reconnecting");
+            sink.notice(Notice::Lost);
+        }
+    }
 }
 
 pub async fn publish_key_revoked(pool: &PgPool, id: ApiKeyId) -> StoreResult<()> {
@@ -77,61 +132,6 @@ async fn notify(pool: &PgPool, channel: &str, payloads: &[String]) -> StoreResul
         sent => sent?,
     };
     Ok(())
-}
-
-/// The process's one listening connection. Reconnects and, once listening again, reports
-/// `Listening` so every waiter re-reads what it may have missed.
-pub async fn listen(
-    url: &str,
-    origin: &Origin,
-    sink: Arc<dyn NoticeSink>,
-    shutdown: CancellationToken,
-) {
-    let mut retry = Retry::default();
-    while !shutdown.is_cancelled() {
-        let mut listener = match connect(url).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                let pause = retry.next_pause();
-                if retry.attempts == 1 {
-                    tracing::warn!(%error, "wake-up listener cannot connect; retrying");
-                } else {
-                    tracing::debug!(%error, retry_in = ?pause, "wake-up listener cannot connect");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => return,
-                }
-                continue;
-            }
-        };
-        if retry.attempts > 0 {
-            tracing::info!(attempts = retry.attempts, "wake-up listener reconnected");
-        }
-        retry = Retry::default();
-        sink.notice(Notice::Listening);
-        loop {
-            let received = tokio::select! {
-                received = listener.try_recv() => received,
-                _ = shutdown.cancelled() => return,
-            };
-            match received {
-                Ok(Some(notification)) => {
-                    let notice = parse(notification.channel(), notification.payload(), origin);
-                    if let Some(notice) = notice {
-                        sink.notice(notice);
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "wake-up listener failed");
-                    break;
-                }
-            }
-        }
-        tracing::warn!("wake-up listener lost its connection; reconnecting");
-        sink.notice(Notice::Lost);
-    }
 }
 
 /// When to try connecting again. A restart or a failover usually takes seconds, and every

@@ -1,0 +1,73 @@
+//! The store's contract for the log itself: appending, with the append's outbox rows,
+//! and reading.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreResult;
+use super::outbox::ClaimedDelivery;
+use crate::domain::cursor::Seq;
+use crate::domain::event::{EventType, NewEvent, StoredEvent};
+use crate::domain::identity::IdentityKey;
+use crate::domain::page::Page;
+use crate::id::{EventId, WebhookId};
+
+/// The events one request appends to one identity, in order.
+pub struct AppendRequest<'a> {
+    pub identity: IdentityKey,
+    pub events: &'a [NewEvent],
+}
+
+/// Lets an append write deliveries already leased to this process's workers, so they go
+/// out as soon as the append commits instead of after a claim: those of active, unordered
+/// webhooks, at most `room` of one webhook (`default_room` for those not listed) and
+/// `budget` in all. The rest are written due, for a claim to pick up.
+pub struct AppendLease {
+    /// The workers' time, which moves on its own in tests.
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub room: Vec<(WebhookId, u32)>,
+    pub default_room: u32,
+    pub budget: u32,
+}
+
+/// What a group append wrote: each request's events in order, the deliveries leased to
+/// the caller, and whether any delivery was written due, for a claim.
+pub struct AppendedGroup {
+    pub events: Vec<Vec<StoredEvent>>,
+    pub leased: Vec<ClaimedDelivery>,
+    pub deliveries_due: bool,
+}
+
+/// A page read: the events after `since`, at most `limit`, of `types` if given, looking at
+/// no seq past `since + scan_window` so a sparse filter cannot scan a whole log.
+pub struct ReadRequest<'a> {
+    pub identity: IdentityKey,
+    pub since: Seq,
+    pub limit: u32,
+    pub types: Option<&'a [EventType]>,
+    pub scan_window: i64,
+}
+
+/// The events of every log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Events already in any log under these ids, for idempotent re-sends.
+    async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>>;
+    /// Whether `append_events` writes deliveries leased when asked to. The embedded store
+    /// does not: its claims take no network round trip.
+    fn honours_append_leases(&self) -> bool {
+        false
+    }
+    /// Appends every request in ONE transaction: each identity's counter is bumped once for
+    /// all its events and held until commit, so seqs are gap-free, contiguous per request,
+    /// and never visible out of order. Answers one `Vec` per request, in request order.
+    /// A store that does not honour `lease` writes every delivery due.
+    async fn append_events(
+        &self,
+        requests: &[AppendRequest<'_>],
+        lease: Option<&AppendLease>,
+    ) -> StoreResult<AppendedGroup>;
+    /// A page and the identity's head, read in one snapshot.
+    async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page>;
+}
