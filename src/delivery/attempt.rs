@@ -16,7 +16,7 @@ const KEPT_BODY: usize = 1024;
 
 /// A signed message ready to send.
 pub struct Message<'a> {
-    pub url: &'a str,
+    pub url: &'a reqwest::Url,
     pub id: &'a str,
     pub body: Vec<u8>,
     pub secrets: &'a [SigningSecret],
@@ -45,20 +45,18 @@ pub async fn send(
     // The resolver screens host names at connect time; an address written into the URL
     // never reaches it, so it is screened here.
     if !allow_private {
-        let literal = reqwest::Url::parse(message.url)
-            .ok()
-            .and_then(|url| match url.host() {
-                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-                _ => None,
-            });
+        let literal = match message.url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
         if literal.is_some_and(|ip| !is_public(ip)) {
             return failed("the URL points at a private address".into());
         }
     }
     let signature = sign(message.secrets, message.id, timestamp, &message.body);
     let sent = client
-        .post(message.url)
+        .post(message.url.clone())
         .header(CONTENT_TYPE, "application/json")
         .header("webhook-id", message.id)
         .header("webhook-timestamp", timestamp.to_string())

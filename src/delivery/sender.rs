@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::domain::delivery::Attempt;
 use crate::domain::event::Envelope;
 use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
 use crate::id::{EventId, WebhookId};
 use crate::store::ClaimedDelivery;
 
@@ -92,19 +93,14 @@ impl Sender {
         if clock.now() >= lease_until - self.timeout {
             return Sent::TooLate;
         }
-        let secrets: Vec<SigningSecret> = delivery
-            .secrets
-            .iter()
-            .filter_map(|secret| SigningSecret::parse(secret).ok())
-            .collect();
         let body = serde_json::to_vec(&Envelope::new(&delivery.event, &delivery.identity))
             .expect("an envelope serialises");
         let id = delivery.event.id.to_string();
         let message = Message {
-            url: &delivery.url,
+            url: delivery.url.as_url(),
             id: &id,
             body,
-            secrets: &secrets,
+            secrets: &delivery.secrets,
         };
         let (record, response) =
             attempt::send(&self.client, message, clock.now(), self.allow_private).await;
@@ -114,15 +110,11 @@ impl Sender {
     /// Sends a signed `webhook.ping` now, outside the outbox and its limits.
     pub async fn ping(
         &self,
-        url: &str,
-        secrets: &[String],
+        url: &WebhookUrl,
+        secrets: &[SigningSecret],
         webhook: WebhookId,
         now: DateTime<Utc>,
     ) -> Attempt {
-        let secrets: Vec<SigningSecret> = secrets
-            .iter()
-            .filter_map(|secret| SigningSecret::parse(secret).ok())
-            .collect();
         let id = EventId::generate().to_string();
         let body = serde_json::json!({
             "id": id,
@@ -131,10 +123,10 @@ impl Sender {
             "data": { "webhookId": webhook },
         });
         let message = Message {
-            url,
+            url: url.as_url(),
             id: &id,
             body: body.to_string().into_bytes(),
-            secrets: &secrets,
+            secrets,
         };
         attempt::send(&self.client, message, now, self.allow_private)
             .await

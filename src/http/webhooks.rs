@@ -338,7 +338,10 @@ pub async fn secret(
         .webhook_secrets(auth.0.tenant_id, webhook_id(&id)?, state.clock.now())
         .await?;
     let current = secrets.first().ok_or(ApiError::NotFound("webhook"))?;
-    Ok(axum::Json(SecretView { key: current }).into_response())
+    Ok(axum::Json(SecretView {
+        key: current.expose(),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -517,7 +520,7 @@ pub async fn ping(
         .await?;
     let attempt = state
         .deliveries
-        .ping(webhook.url.as_str(), &secrets, webhook.id)
+        .ping(&webhook.url, &secrets, webhook.id)
         .await;
     let delivered = attempt
         .status_code

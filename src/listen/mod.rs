@@ -291,7 +291,7 @@ impl Forwarder {
     /// be skipped.
     async fn forward(&self, id: &str, event: &RawValue) -> Result<u16, Failure> {
         let message = Message {
-            url: self.url.as_str(),
+            url: &self.url,
             id,
             body: event.get().as_bytes().to_vec(),
             secrets: std::slice::from_ref(&self.secret),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreResult;
 use super::outbox::ClaimedDelivery;
+use super::rows::PageRow;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, NewEvent, StoredEvent};
 use crate::domain::identity::IdentityKey;
@@ -49,20 +50,47 @@ pub struct ReadRequest<'a> {
     pub scan_window: i64,
 }
 
+impl ReadRequest<'_> {
+    /// The last seq the read may look at.
+    pub(super) fn scan_end(&self) -> i64 {
+        self.since.0.saturating_add(self.scan_window)
+    }
+
+    /// The page its rows make. Every row carries the head; an empty page is one row with no
+    /// event. No row at all means no such identity.
+    pub(super) fn page(&self, rows: Vec<PageRow>) -> StoreResult<Page> {
+        let head = match rows.first() {
+            Some(row) => Seq(row.head_seq),
+            None => return Err(sqlx::Error::RowNotFound.into()),
+        };
+        let events: Vec<StoredEvent> = rows
+            .into_iter()
+            .filter_map(|row| row.event)
+            .take(self.limit as usize)
+            .map(StoredEvent::from)
+            .collect();
+        // A full page stops at its last event; a short one examined everything up to the head
+        // or the end of the scan window, whichever came first.
+        let cursor = match events.last() {
+            Some(last) if events.len() == self.limit as usize => last.seq,
+            _ => Seq(head.0.min(self.scan_end()).max(self.since.0)),
+        };
+        Ok(Page {
+            events,
+            cursor,
+            head,
+        })
+    }
+}
+
 /// The events of every log.
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Events already in any log under these ids, for idempotent re-sends.
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>>;
-    /// Whether `append_events` writes deliveries leased when asked to. The embedded store
-    /// does not: its claims take no network round trip.
-    fn honours_append_leases(&self) -> bool {
-        false
-    }
     /// Appends every request in ONE transaction: each identity's counter is bumped once for
     /// all its events and held until commit, so seqs are gap-free, contiguous per request,
     /// and never visible out of order. Answers one `Vec` per request, in request order.
-    /// A store that does not honour `lease` writes every delivery due.
     async fn append_events(
         &self,
         requests: &[AppendRequest<'_>],

@@ -4,6 +4,7 @@
 //! Each backend implements each trait in its own file of the same name: `postgres/` for
 //! production, `sqlite/` for the embedded default. Everything above sees domain types only.
 
+mod columns;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
@@ -12,6 +13,7 @@ pub mod identities;
 pub mod notices;
 pub mod outbox;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod tenants;
 pub mod webhooks;
@@ -27,7 +29,9 @@ pub use event_types::{CustomEventType, EventTypeStore};
 pub use events::{AppendLease, AppendRequest, AppendedGroup, EventStore, ReadRequest};
 pub use identities::IdentityStore;
 pub use notices::{Notice, NoticeSink, Notices};
-pub use outbox::{AttemptResult, ClaimRequest, ClaimedDelivery, OutboxStore, Success};
+pub use outbox::{
+    AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, OutboxStore, Success, Unsendable,
+};
 pub use tenants::TenantStore;
 pub use webhooks::{WebhookPatch, WebhookStore};
 

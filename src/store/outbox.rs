@@ -9,6 +9,8 @@ use crate::domain::cursor::Seq;
 use crate::domain::delivery::{Attempt, AttemptOutcome};
 use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
 use crate::id::{DeliveryId, TenantId, WebhookId};
 
 /// A delivery leased to this process (by a claim, or by the append that wrote it) with
@@ -17,7 +19,7 @@ use crate::id::{DeliveryId, TenantId, WebhookId};
 pub struct ClaimedDelivery {
     pub id: DeliveryId,
     pub webhook_id: WebhookId,
-    pub url: String,
+    pub url: WebhookUrl,
     /// This attempt's number, from 1.
     pub attempt: u32,
     pub rate_limit: Option<u32>,
@@ -26,7 +28,25 @@ pub struct ClaimedDelivery {
     pub identity: IdentityHandle,
     pub event: StoredEvent,
     /// Active signing secrets, newest first.
-    pub secrets: Vec<String>,
+    pub secrets: Vec<SigningSecret>,
+}
+
+/// A delivery leased to this process whose webhook, as stored, cannot be sent to: a URL
+/// or a secret that does not parse. Recorded as a failed attempt, so it shows in the
+/// delivery log and follows the retry schedule, rather than failing every claim.
+#[derive(Debug)]
+pub struct Unsendable {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub attempt: u32,
+    pub reason: String,
+}
+
+/// What a claim leased.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub deliveries: Vec<ClaimedDelivery>,
+    pub unsendable: Vec<Unsendable>,
 }
 
 /// A claim: due deliveries, at most `limit`, at most `room` of any one webhook (what is
@@ -64,10 +84,7 @@ pub struct AttemptResult<'a> {
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Leases due deliveries (`FOR UPDATE SKIP LOCKED`): several processes share the work.
-    async fn claim_deliveries(
-        &self,
-        request: ClaimRequest<'_>,
-    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    async fn claim_deliveries(&self, request: ClaimRequest<'_>) -> StoreResult<Claimed>;
     /// Records successful attempts in one statement: the common case, batched so a busy
     /// endpoint costs one write per batch rather than per delivery.
     async fn record_successes(&self, successes: &[Success]) -> StoreResult<()>;

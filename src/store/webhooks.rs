@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::StoreResult;
+use super::columns::{TextList, Timestamp};
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -20,6 +22,67 @@ pub struct WebhookPatch {
     pub ordered: Option<bool>,
     pub rate_limit: Option<Option<u32>>,
     pub active: Option<bool>,
+}
+
+impl WebhookPatch {
+    /// An update's SET list, the same on both backends: each field the patch carries, what
+    /// switching `active` means for the reason and the failure streak, and `updated_at`.
+    pub(super) fn push_assignments<'a, DB>(
+        &'a self,
+        query: &mut QueryBuilder<'a, DB>,
+        now: Timestamp,
+    ) where
+        DB: Database,
+        &'a str: Encode<'a, DB> + Type<DB>,
+        bool: Encode<'a, DB> + Type<DB>,
+        Option<i32>: Encode<'a, DB> + Type<DB>,
+        Option<TextList>: Encode<'a, DB> + Type<DB>,
+        Timestamp: Encode<'a, DB> + Type<DB>,
+    {
+        let mut set = query.separated(", ");
+        if let Some(url) = &self.url {
+            set.push("url = ").push_bind_unseparated(url.as_str());
+        }
+        if let Some(events) = &self.events {
+            let names = events.names.as_ref().map(|names| TextList(names.clone()));
+            let prefixes = events
+                .prefixes
+                .as_ref()
+                .map(|prefixes| TextList(prefixes.clone()));
+            set.push("event_names = ").push_bind_unseparated(names);
+            set.push("event_prefixes = ")
+                .push_bind_unseparated(prefixes);
+        }
+        if let Some(identities) = &self.identities {
+            let handles = identities.as_deref().map(TextList::handles);
+            set.push("identities = ").push_bind_unseparated(handles);
+        }
+        if let Some(description) = &self.description {
+            set.push("description = ")
+                .push_bind_unseparated(description.as_str());
+        }
+        if let Some(ordered) = self.ordered {
+            set.push("ordered = ").push_bind_unseparated(ordered);
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            // At most `MAX_RATE_LIMIT`, checked at the edge.
+            let rate_limit = rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX));
+            set.push("rate_limit = ").push_bind_unseparated(rate_limit);
+        }
+        match self.active {
+            Some(true) => {
+                set.push("active = ").push_bind_unseparated(true);
+                set.push("disabled_reason = NULL");
+                set.push("failing_since = NULL");
+            }
+            Some(false) => {
+                set.push("active = ").push_bind_unseparated(false);
+                set.push("disabled_reason = 'disabled through the API'");
+            }
+            None => {}
+        }
+        set.push("updated_at = ").push_bind_unseparated(now);
+    }
 }
 
 /// Webhooks, each with its current and retiring secrets.
@@ -48,7 +111,7 @@ pub trait WebhookStore: Send + Sync {
         tenant: TenantId,
         id: WebhookId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<Vec<SigningSecret>>;
     /// Adds `secret` as the current one; older secrets stop signing at `retire_at` (or
     /// earlier, if they were already due to).
     async fn rotate_webhook_secret(

@@ -202,7 +202,7 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
     for (webhook, url, room) in [(plain, &plain_url, 2), (other, &other_url, 1)] {
         let of_webhook: Vec<_> = leased.iter().filter(|d| d.webhook_id == webhook).collect();
         assert_eq!(of_webhook.len(), room, "as many as the webhook's room");
-        assert!(of_webhook.iter().all(|d| &d.url == url));
+        assert!(of_webhook.iter().all(|d| d.url.as_str() == url));
     }
     assert_eq!(leased.len(), 3);
     for delivery in leased {

@@ -604,3 +604,83 @@ async fn a_slow_receiver_does_not_hold_up_another_webhook() {
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_webhook_stored_unreadable_fails_its_deliveries_with_the_reason_and_stops_no_other() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let url = |name: &str| json!({ "url": format!("{}?{name}", receiver.url) });
+    let bad_url = app.create_webhook(&tenant.key, &url("bad-url")).await;
+    let bad_secret = app.create_webhook(&tenant.key, &url("bad-secret")).await;
+    let sound = app.create_webhook(&tenant.key, &url("sound")).await;
+    // As a hand edit or a bad restore could leave them.
+    let pool = db.pool().await;
+    sqlx::query("UPDATE webhooks SET url = 'not a url' WHERE url = $1")
+        .bind(bad_url["url"].as_str().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE webhook_secrets SET secret = 'whsec_short'
+         WHERE webhook_id = (SELECT id FROM webhooks WHERE url = $1)",
+    )
+    .bind(bad_secret["url"].as_str().unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let appended = app.append_ok(&tenant.key, "alice", &email_sent(1)).await;
+    let request = receiver.next().await;
+    assert_eq!(request.webhook_id(), appended[0]["id"]);
+    assert!(request.verify(sound["secret"].as_str().unwrap()));
+    // A delivery an append leased waits out its lease before a claim finds it unreadable.
+    app.advance(Duration::from_secs(61));
+    app.recorded(3).await;
+
+    let log = delivery_log(&app, &tenant.key, &bad_secret, "").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], "pending", "retried on the schedule");
+    let attempt = &log[0]["attempts"][0];
+    assert_eq!(attempt["statusCode"], Value::Null);
+    let error = attempt["error"].as_str().unwrap();
+    assert!(
+        error.contains("cannot be sent to") && error.contains("secret"),
+        "{error}"
+    );
+    // The webhook itself no longer reads back either, so its delivery log is read here.
+    let pool = db.pool().await;
+    let error: String = sqlx::query_scalar(
+        "SELECT a.error FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         JOIN webhooks w ON w.id = d.webhook_id WHERE w.url = 'not a url'
+         ORDER BY a.attempt LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(
+        error.contains("cannot be sent to") && error.contains("url"),
+        "{error}"
+    );
+    assert_eq!(
+        receiver.pending().await,
+        0,
+        "nothing went to a broken webhook"
+    );
+    // Stopping writes the successes still gathering for their batch.
+    app.stop().await;
+    let pool = db.pool().await;
+    let status: String = sqlx::query_scalar(
+        "SELECT d.status FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE w.url = $1",
+    )
+    .bind(sound["url"].as_str().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "succeeded");
+    pool.close().await;
+    db.drop().await;
+}

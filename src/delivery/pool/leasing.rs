@@ -21,7 +21,7 @@ impl DeliveryPool {
         // Taken first, so shutdown waits for this append to hand its deliveries over (or
         // back), and `adopt` sees `running` as shutdown has left it.
         let shutdown_waits = self.tasks.token();
-        if !self.running.load(Ordering::Acquire) || !self.store.honours_append_leases() {
+        if !self.running.load(Ordering::Acquire) {
             return None;
         }
         let room = self.admission.for_append(events)?;

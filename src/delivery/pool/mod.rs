@@ -23,12 +23,17 @@ use super::DeliveryConfig;
 use super::admission::Admission;
 use super::load::Limits;
 use super::recorder::Recorder;
+use super::schedule::Response;
 use super::sender::{Sender, Sent, took};
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, AttemptOutcome};
+use crate::domain::secret::SigningSecret;
+use crate::domain::target::WebhookUrl;
 use crate::id::{DeliveryId, WebhookId};
 use crate::metrics::Metrics;
-use crate::store::{AttemptResult, ClaimRequest, ClaimedDelivery, Store, Success};
+use crate::store::{
+    AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, Store, Success, Unsendable,
+};
 
 /// How long shutdown lets requests in flight finish before handing their leases back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -160,12 +165,22 @@ impl DeliveryPool {
                     return;
                 }
             };
+            let Claimed {
+                deliveries,
+                unsendable,
+            } = claimed;
             let again = self.admission.claimed(
                 &room.webhooks,
-                claimed.iter().map(|delivery| delivery.webhook_id),
+                deliveries
+                    .iter()
+                    .map(|delivery| delivery.webhook_id)
+                    .chain(unsendable.iter().map(|delivery| delivery.webhook_id)),
             );
-            let full = claimed.len() as u32 == limit;
-            for delivery in claimed {
+            let full = (deliveries.len() + unsendable.len()) as u32 == limit;
+            for delivery in unsendable {
+                self.fail_unsendable(delivery);
+            }
+            for delivery in deliveries {
                 // Its lease ran out while it waited here, and this claim renewed it: the
                 // task that holds it sends it once.
                 if self
@@ -255,13 +270,52 @@ impl DeliveryPool {
             record: &record,
             outcome,
             now,
-            disable_after: chrono::Duration::from_std(self.config.disable_after)
-                .unwrap_or(chrono::Duration::MAX),
+            disable_after: self.disable_after(),
         };
         self.recorder
             .failed(result, || self.finished(&[delivery.id]))
             .await;
         self.wake();
+    }
+
+    /// Records a claimed delivery whose webhook does not read back as a failed attempt, in
+    /// a task of its own: it shows in the delivery log with the reason, and follows the
+    /// retry schedule like any other failure.
+    fn fail_unsendable(self: &Arc<Self>, delivery: Unsendable) {
+        let pool = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let now = pool.clock.now();
+            let outcome = pool.config.schedule.outcome(
+                delivery.attempt as usize,
+                Response::NoResponse,
+                now,
+                &mut rand::rng(),
+            );
+            pool.metrics.delivery_attempted(&outcome);
+            let record = Attempt {
+                at: now,
+                duration_ms: 0,
+                status_code: None,
+                error: Some(delivery.reason),
+                response_body: None,
+            };
+            let result = AttemptResult {
+                delivery: delivery.id,
+                webhook: delivery.webhook_id,
+                attempt: delivery.attempt,
+                record: &record,
+                outcome,
+                now,
+                disable_after: pool.disable_after(),
+            };
+            pool.recorder.failed(result, || {}).await;
+            pool.wake();
+        });
+    }
+
+    /// A webhook whose deliveries all failed for this long is disabled.
+    fn disable_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.disable_after).unwrap_or(chrono::Duration::MAX)
     }
 
     fn count(
@@ -318,7 +372,12 @@ impl DeliveryPool {
     }
 
     /// Sends a signed `webhook.ping` now, outside the outbox.
-    pub async fn ping(&self, url: &str, secrets: &[String], webhook: WebhookId) -> Attempt {
+    pub async fn ping(
+        &self,
+        url: &WebhookUrl,
+        secrets: &[SigningSecret],
+        webhook: WebhookId,
+    ) -> Attempt {
         self.sender
             .ping(url, secrets, webhook, self.clock.now())
             .await

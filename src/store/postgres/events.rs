@@ -4,17 +4,17 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
-use serde_json::value::RawValue;
-use sqlx::Row;
-use sqlx::types::Json;
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::PgStore;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, StoredEvent};
-use crate::domain::identity::{IdentityHandle, IdentityKey};
+use crate::domain::identity::IdentityKey;
 use crate::domain::page::Page;
 use crate::id::{DeliveryId, EventId, WebhookId};
+use crate::store::columns::TextList;
+use crate::store::rows::{Destination, LocatedEventRow, PageRow, handle};
 use crate::store::{
     AppendLease, AppendRequest, AppendedGroup, ClaimedDelivery, EventStore, ReadRequest,
     StoreError, StoreResult,
@@ -98,37 +98,33 @@ JOIN webhooks w ON w.id = outbox.webhook_id
 JOIN locked ON locked.id = outbox.identity_id
 WHERE outbox.attempts > 0";
 
+/// A row of the append's answer: an identity's old head, or a delivery written leased.
+#[derive(FromRow)]
+struct AppendRow {
+    identity_id: i64,
+    base: Option<i64>,
+    due: Option<i64>,
+    delivery_id: Option<Uuid>,
+}
+
 /// A delivery the append wrote leased, before its event is attached.
+#[derive(FromRow)]
 struct LeasedRow {
-    identity: i64,
+    identity_id: i64,
     seq: i64,
-    delivery: Uuid,
-    webhook: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    delivery_id: DeliveryId,
+    #[sqlx(try_from = "Uuid")]
+    webhook_id: WebhookId,
     url: String,
     rate_limit: Option<i32>,
-    secrets: Vec<String>,
+    secrets: TextList,
     handle: String,
 }
 
-fn leased_row(
-    row: &sqlx::postgres::PgRow,
-    identity: i64,
-    delivery: Uuid,
-) -> Result<LeasedRow, sqlx::Error> {
-    Ok(LeasedRow {
-        identity,
-        seq: row.try_get("seq")?,
-        delivery,
-        webhook: row.try_get("webhook_id")?,
-        url: row.try_get("url")?,
-        rate_limit: row.try_get("rate_limit")?,
-        secrets: row.try_get("secrets")?,
-        handle: row.try_get("handle")?,
-    })
-}
-
-/// The leased deliveries, each with its event as just appended. One that does not match
-/// (which the statement rules out) is left to its lease, as in `append_events`.
+/// The leased deliveries, each with its event as just appended. The append has committed:
+/// one that does not read back is left to its lease, which runs out and lets a claim take
+/// it, rather than failing an append that happened.
 fn leased_deliveries(
     requests: &[AppendRequest<'_>],
     appended: &[Vec<StoredEvent>],
@@ -148,24 +144,30 @@ fn leased_deliveries(
         .collect();
     rows.into_iter()
         .filter_map(|row| {
-            let delivery = DeliveryId::from_uuid(row.delivery);
-            let (Some(event), Ok(identity)) = (
-                events.get(&(row.identity, row.seq)),
-                IdentityHandle::parse(&row.handle),
-            ) else {
+            let delivery = row.delivery_id;
+            let Some(event) = events.get(&(row.identity_id, row.seq)) else {
                 tracing::error!(%delivery, "a leased delivery does not match its append; it waits for its lease to end");
                 return None;
             };
+            let read = Destination::parse(&row.url, row.rate_limit, &row.secrets.0)
+                .and_then(|to| Ok((to, handle("handle", &row.handle)?)));
+            let (to, identity) = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(%error, %delivery, "a leased delivery does not read back; it waits for its lease to end");
+                    return None;
+                }
+            };
             Some(ClaimedDelivery {
                 id: delivery,
-                webhook_id: WebhookId::from_uuid(row.webhook),
-                url: row.url,
+                webhook_id: row.webhook_id,
+                url: to.url,
                 attempt: 1,
-                rate_limit: row.rate_limit.map(|limit| limit as u32),
+                rate_limit: to.rate_limit,
                 ordered: false,
                 identity,
                 event: (*event).clone(),
-                secrets: row.secrets,
+                secrets: to.secrets,
             })
         })
         .collect()
@@ -187,27 +189,16 @@ WHERE identities.id = $1";
 
 #[async_trait]
 impl EventStore for PgStore {
-    fn honours_append_leases(&self) -> bool {
-        true
-    }
-
     /// Looks ids up across all logs: a client id is unique service-wide.
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
         let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
-        let rows = sqlx::query(
+        let rows: Vec<LocatedEventRow> = sqlx::query_as(
             "SELECT identity_id, seq, id, type, data, created_at FROM events WHERE id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    IdentityKey(row.try_get("identity_id")?),
-                    event_from_row(row)?,
-                ))
-            })
-            .collect()
+        Ok(rows.into_iter().map(LocatedEventRow::located).collect())
     }
 
     async fn append_events(
@@ -273,16 +264,16 @@ impl EventStore for PgStore {
         let mut deliveries_due = false;
         let mut leased_rows = Vec::new();
         for row in &rows {
-            let identity: i64 = row.try_get("identity_id")?;
-            match row.try_get::<Option<Uuid>, _>("delivery_id")? {
+            let head = AppendRow::from_row(row)?;
+            match head.delivery_id {
                 None => {
-                    base.insert(identity, row.try_get("base")?);
-                    deliveries_due |= row.try_get::<i64, _>("due")? > 0;
+                    let old_head = head.base.ok_or_else(|| {
+                        sqlx::Error::Decode("an identity's row carries its old head".into())
+                    })?;
+                    base.insert(head.identity_id, old_head);
+                    deliveries_due |= head.due.is_some_and(|due| due > 0);
                 }
-                // The append has committed: a delivery that cannot be read back is left to
-                // its lease, which runs out and lets a claim send it, rather than failing an
-                // append that happened.
-                Some(delivery) => match leased_row(row, identity, delivery) {
+                Some(delivery) => match LeasedRow::from_row(row) {
                     Ok(leased) => leased_rows.push(leased),
                     Err(error) => {
                         tracing::error!(%error, %delivery, "a leased delivery could not be read back; it waits for its lease to end");
@@ -320,49 +311,17 @@ impl EventStore for PgStore {
     }
 
     async fn read_events(&self, request: ReadRequest<'_>) -> StoreResult<Page> {
-        let scan_end = request.since.0.saturating_add(request.scan_window);
         let types: Option<Vec<&str>> = request
             .types
             .map(|types| types.iter().map(EventType::as_str).collect());
-        let rows = sqlx::query(READ)
+        let rows: Vec<PageRow> = sqlx::query_as(READ)
             .bind(request.identity.0)
             .bind(request.since.0)
-            .bind(scan_end)
+            .bind(request.scan_end())
             .bind(types)
             .bind(i64::from(request.limit))
             .fetch_all(&self.pool)
             .await?;
-        let head = match rows.first() {
-            Some(row) => Seq(row.try_get("head_seq")?),
-            None => return Err(sqlx::Error::RowNotFound.into()),
-        };
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if row.try_get::<Option<i64>, _>("seq")?.is_none() {
-                continue; // the LEFT JOIN's empty page
-            }
-            events.push(event_from_row(row)?);
-        }
-        // A full page stops at its last event; a short one examined everything up to the head
-        // or the end of the scan window, whichever came first.
-        let cursor = match events.last() {
-            Some(last) if events.len() == request.limit as usize => last.seq,
-            _ => Seq(head.0.min(scan_end).max(request.since.0)),
-        };
-        Ok(Page {
-            events,
-            cursor,
-            head,
-        })
+        request.page(rows)
     }
-}
-
-fn event_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        id: EventId::from_uuid(row.try_get("id")?),
-        seq: Seq(row.try_get("seq")?),
-        event_type: row.try_get("type")?,
-        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
-        created_at: row.try_get("created_at")?,
-    })
 }

@@ -1,13 +1,11 @@
 //! Identities: one row per handle per tenant, carrying the log's head.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::PgStore;
-use crate::domain::cursor::Seq;
-use crate::domain::identity::{Identity, IdentityHandle, IdentityKey};
+use crate::domain::identity::{Identity, IdentityHandle};
 use crate::id::TenantId;
+use crate::store::rows::IdentityRow;
 use crate::store::{IdentityStore, StoreResult};
 
 #[async_trait]
@@ -19,17 +17,18 @@ impl IdentityStore for PgStore {
         tenant: TenantId,
         handle: &IdentityHandle,
     ) -> StoreResult<(Identity, bool)> {
-        let inserted = sqlx::query(
+        let inserted: Option<IdentityRow> = sqlx::query_as(&format!(
             "INSERT INTO identities (tenant_id, handle, created_at) VALUES ($1, $2, now())
              ON CONFLICT (tenant_id, handle) DO NOTHING
-             RETURNING id, head_seq, created_at",
-        )
+             RETURNING {}",
+            IdentityRow::COLUMNS
+        ))
         .bind(tenant.as_uuid())
         .bind(handle.as_str())
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = inserted {
-            return Ok((identity_from_row(&row, handle.clone())?, true));
+            return Ok((row.try_into()?, true));
         }
         let existing = self.find_identity(tenant, handle).await?;
         // Identities are never deleted, so the conflicting row is still there.
@@ -42,15 +41,15 @@ impl IdentityStore for PgStore {
         tenant: TenantId,
         handle: &IdentityHandle,
     ) -> StoreResult<Option<Identity>> {
-        let row = sqlx::query(
-            "SELECT id, head_seq, created_at FROM identities WHERE tenant_id = $1 AND handle = $2",
-        )
+        let row: Option<IdentityRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM identities WHERE tenant_id = $1 AND handle = $2",
+            IdentityRow::COLUMNS
+        ))
         .bind(tenant.as_uuid())
         .bind(handle.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| identity_from_row(&row, handle.clone()))
-            .transpose()
+        Ok(row.map(Identity::try_from).transpose()?)
     }
 
     async fn list_identities(
@@ -59,32 +58,20 @@ impl IdentityStore for PgStore {
         after: Option<&IdentityHandle>,
         limit: u32,
     ) -> StoreResult<Vec<Identity>> {
-        let rows = sqlx::query(
-            "SELECT id, handle, head_seq, created_at FROM identities
+        let rows: Vec<IdentityRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM identities
              WHERE tenant_id = $1 AND ($2::text IS NULL OR handle > $2)
              ORDER BY handle LIMIT $3",
-        )
+            IdentityRow::COLUMNS
+        ))
         .bind(tenant.as_uuid())
         .bind(after.map(IdentityHandle::as_str))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let handle: String = row.try_get("handle")?;
-                let handle = IdentityHandle::parse(&handle)
-                    .map_err(|_| sqlx::Error::Decode("stored identity handle is invalid".into()))?;
-                identity_from_row(row, handle)
-            })
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(Identity::try_from)
+            .collect::<Result<_, _>>()?)
     }
-}
-
-fn identity_from_row(row: &sqlx::postgres::PgRow, handle: IdentityHandle) -> StoreResult<Identity> {
-    Ok(Identity {
-        key: IdentityKey(row.try_get("id")?),
-        handle,
-        head_seq: Seq(row.try_get("head_seq")?),
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
-    })
 }

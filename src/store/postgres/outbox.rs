@@ -3,21 +3,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use sqlx::Row;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::PgStore;
 use crate::domain::cursor::Seq;
 use crate::domain::delivery::AttemptOutcome;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
-use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::store::{
-    AttemptResult, ClaimRequest, ClaimedDelivery, OutboxStore, StoreResult, Success,
-};
+use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::store::rows::ClaimedRow;
+use crate::store::{AttemptResult, ClaimRequest, Claimed, OutboxStore, StoreResult, Success};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
 ///   due rows, oldest event first among rows due together (a backlog released at once) —
@@ -68,16 +64,13 @@ ORDER BY claimed.webhook_id, claimed.seq";
 
 #[async_trait]
 impl OutboxStore for PgStore {
-    async fn claim_deliveries(
-        &self,
-        request: ClaimRequest<'_>,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
+    async fn claim_deliveries(&self, request: ClaimRequest<'_>) -> StoreResult<Claimed> {
         let (room_ids, room_free): (Vec<Uuid>, Vec<i32>) = request
             .room
             .iter()
             .map(|(id, free)| (id.as_uuid(), *free as i32))
             .unzip();
-        let rows = sqlx::query(CLAIM)
+        let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM)
             .bind(request.now)
             .bind(request.lease_until)
             .bind(i64::from(request.limit))
@@ -86,32 +79,7 @@ impl OutboxStore for PgStore {
             .bind(request.default_room as i32)
             .fetch_all(&self.outbox)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let handle: String = row.try_get("handle")?;
-                Ok(ClaimedDelivery {
-                    id: DeliveryId::from_uuid(row.try_get("id")?),
-                    webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                    url: row.try_get("url")?,
-                    attempt: row.try_get::<i32, _>("attempts")? as u32,
-                    rate_limit: row
-                        .try_get::<Option<i32>, _>("rate_limit")?
-                        .map(|limit| limit as u32),
-                    ordered: row.try_get("ordered")?,
-                    identity: IdentityHandle::parse(&handle).map_err(|_| {
-                        sqlx::Error::Decode("stored identity handle is invalid".into())
-                    })?,
-                    event: StoredEvent {
-                        id: EventId::from_uuid(row.try_get("event_id")?),
-                        seq: Seq(row.try_get("seq")?),
-                        event_type: row.try_get("type")?,
-                        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
-                        created_at: row.try_get("created_at")?,
-                    },
-                    secrets: row.try_get("secrets")?,
-                })
-            })
-            .collect()
+        Ok(ClaimedRow::claimed(rows))
     }
 
     async fn record_successes(&self, successes: &[Success]) -> StoreResult<()> {

@@ -1,15 +1,14 @@
 //! Tenants and API keys.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, Row};
-use uuid::Uuid;
+use sqlx::PgExecutor;
 
 use super::PgStore;
 use crate::domain::identity::IdentityHandle;
-use crate::domain::key::{ApiKey, KeyHash, Scope};
+use crate::domain::key::{ApiKey, KeyHash};
 use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
+use crate::store::rows::{ApiKeyRow, scopes};
 use crate::store::{StoreResult, TenantStore};
 
 #[async_trait]
@@ -39,13 +38,14 @@ impl TenantStore for PgStore {
 
     /// Looks a presented key up by its hash (unique index); revoked keys are invisible.
     async fn find_api_key(&self, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            ApiKeyRow::COLUMNS
         ))
         .bind(&hash.0[..])
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| api_key_from_row(&row)).transpose()
+        Ok(row.map(ApiKeyRow::into_key).transpose()?)
     }
 
     async fn list_api_keys(
@@ -54,19 +54,21 @@ impl TenantStore for PgStore {
         after: Option<ApiKeyId>,
         limit: u32,
     ) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM api_keys
              WHERE tenant_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id > $2)
-             ORDER BY id LIMIT $3"
+             ORDER BY id LIMIT $3",
+            ApiKeyRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(after.map(|id| id.as_uuid()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| api_key_from_row(row).map(|(key, _)| key))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_key().map(|(key, _)| key))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
@@ -95,7 +97,6 @@ pub async fn insert_api_key(
     key: &ApiKey,
     hash: &KeyHash,
 ) -> StoreResult<()> {
-    let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
     sqlx::query(
         "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, identity, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -104,41 +105,10 @@ pub async fn insert_api_key(
     .bind(key.tenant_id.as_uuid())
     .bind(&key.name)
     .bind(&hash.0[..])
-    .bind(&scopes)
+    .bind(scopes(key))
     .bind(key.identity.as_ref().map(IdentityHandle::as_str))
     .bind(key.created_at)
     .execute(db)
     .await?;
     Ok(())
-}
-
-const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, identity, created_at";
-
-fn api_key_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<(ApiKey, KeyHash)> {
-    let hash: Vec<u8> = row.try_get("key_hash")?;
-    let hash = KeyHash(
-        hash.try_into()
-            .map_err(|_| decode_error("key_hash is not 32 bytes"))?,
-    );
-    let scopes: Vec<String> = row.try_get("scopes")?;
-    let identity: Option<String> = row.try_get("identity")?;
-    let key = ApiKey {
-        id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id")?),
-        tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id")?),
-        name: row.try_get("name")?,
-        scopes: scopes
-            .iter()
-            .filter_map(|scope| Scope::parse(scope))
-            .collect(),
-        identity: identity
-            .map(|handle| IdentityHandle::parse(&handle))
-            .transpose()
-            .map_err(|_| decode_error("stored identity handle is invalid"))?,
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
-    };
-    Ok((key, hash))
-}
-
-fn decode_error(message: &'static str) -> sqlx::Error {
-    sqlx::Error::Decode(message.into())
 }

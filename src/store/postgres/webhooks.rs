@@ -2,18 +2,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 
 use super::PgStore;
-use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
-use crate::domain::target::WebhookUrl;
-use crate::domain::webhook::{EventFilter, Webhook};
+use crate::domain::webhook::Webhook;
 use crate::id::{TenantId, WebhookId};
+use crate::store::columns::{TextList, Timestamp};
+use crate::store::rows::{WebhookRow, signing_secrets};
 use crate::store::{StoreResult, WebhookPatch, WebhookStore};
-
-const COLUMNS: &str = "id, tenant_id, url, event_names, event_prefixes, identities, description, ordered, \
-                       rate_limit, active, disabled_reason, created_at";
 
 #[async_trait]
 impl WebhookStore for PgStore {
@@ -27,9 +24,9 @@ impl WebhookStore for PgStore {
         .bind(webhook.id.as_uuid())
         .bind(webhook.tenant_id.as_uuid())
         .bind(webhook.url.as_str())
-        .bind(&webhook.events.names)
-        .bind(&webhook.events.prefixes)
-        .bind(handles(&webhook.identities))
+        .bind(webhook.events.names.clone().map(TextList))
+        .bind(webhook.events.prefixes.clone().map(TextList))
+        .bind(webhook.identities.as_deref().map(TextList::handles))
         .bind(&webhook.description)
         .bind(webhook.ordered)
         .bind(webhook.rate_limit.map(|limit| limit as i32))
@@ -50,14 +47,15 @@ impl WebhookStore for PgStore {
     }
 
     async fn find_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<Option<Webhook>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE tenant_id = $1 AND id = $2"
+        let row: Option<WebhookRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM webhooks WHERE tenant_id = $1 AND id = $2",
+            WebhookRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| webhook_from_row(&row)).transpose()
+        Ok(row.map(Webhook::try_from).transpose()?)
     }
 
     async fn list_webhooks(
@@ -66,15 +64,20 @@ impl WebhookStore for PgStore {
         after: Option<WebhookId>,
         limit: u32,
     ) -> StoreResult<Vec<Webhook>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM webhooks WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+             ORDER BY id LIMIT $3",
+            WebhookRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(after.map(|id| id.as_uuid()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(webhook_from_row).collect()
+        Ok(rows
+            .into_iter()
+            .map(Webhook::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// One statement; re-activating clears the reason and the failure streak, and makes the
@@ -89,50 +92,30 @@ impl WebhookStore for PgStore {
         patch: &WebhookPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Webhook>> {
-        let row = sqlx::query(&format!(
-            "WITH previous AS (
-                SELECT active FROM webhooks WHERE tenant_id = $1 AND id = $2
-            ), updated AS (
-                UPDATE webhooks SET
-                    url = coalesce($3, url),
-                    event_names = CASE WHEN $4 THEN $5 ELSE event_names END,
-                    event_prefixes = CASE WHEN $4 THEN $6 ELSE event_prefixes END,
-                    identities = CASE WHEN $7 THEN $8 ELSE identities END,
-                    description = coalesce($9, description),
-                    ordered = coalesce($10, ordered),
-                    rate_limit = CASE WHEN $11 THEN $12 ELSE rate_limit END,
-                    active = coalesce($13, active),
-                    disabled_reason = CASE WHEN $13 THEN NULL WHEN $13 = false THEN 'disabled through the API' ELSE disabled_reason END,
-                    failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END,
-                    updated_at = $14
-                WHERE tenant_id = $1 AND id = $2
-                RETURNING {COLUMNS}
+        let mut query = QueryBuilder::new(
+            "WITH previous AS (SELECT id, active FROM webhooks WHERE tenant_id = ",
+        );
+        query
+            .push_bind(tenant.as_uuid())
+            .push(" AND id = ")
+            .push_bind(id.as_uuid())
+            .push("), updated AS (UPDATE webhooks SET ");
+        patch.push_assignments(&mut query, Timestamp(now));
+        query.push(format!(
+            " FROM previous WHERE webhooks.id = previous.id
+              RETURNING webhooks.*, previous.active AS was_active
             ), released AS (
-                UPDATE deliveries SET next_attempt_at = least(deliveries.created_at, $14)
+                UPDATE deliveries SET next_attempt_at = least(deliveries.created_at, updated.updated_at)
                 FROM updated
-                WHERE $13 AND NOT (SELECT active FROM previous)
+                WHERE updated.active AND NOT updated.was_active
                   AND deliveries.webhook_id = updated.id AND deliveries.status = 'pending'
-                  AND deliveries.next_attempt_at > $14
+                  AND deliveries.next_attempt_at > updated.updated_at
             )
-            SELECT * FROM updated"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(patch.url.as_ref().map(WebhookUrl::as_str))
-        .bind(patch.events.is_some())
-        .bind(patch.events.as_ref().and_then(|events| events.names.clone()))
-        .bind(patch.events.as_ref().and_then(|events| events.prefixes.clone()))
-        .bind(patch.identities.is_some())
-        .bind(patch.identities.as_ref().and_then(handles))
-        .bind(&patch.description)
-        .bind(patch.ordered)
-        .bind(patch.rate_limit.is_some())
-        .bind(patch.rate_limit.flatten().map(|limit| limit as i32))
-        .bind(patch.active)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| webhook_from_row(&row)).transpose()
+            SELECT {} FROM updated",
+            WebhookRow::COLUMNS
+        ));
+        let row: Option<WebhookRow> = query.build_query_as().fetch_optional(&self.pool).await?;
+        Ok(row.map(Webhook::try_from).transpose()?)
     }
 
     async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<bool> {
@@ -149,8 +132,8 @@ impl WebhookStore for PgStore {
         tenant: TenantId,
         id: WebhookId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    ) -> StoreResult<Vec<SigningSecret>> {
+        let secrets: Vec<String> = sqlx::query_scalar(
             "SELECT s.secret FROM webhook_secrets s JOIN webhooks w ON w.id = s.webhook_id
              WHERE w.tenant_id = $1 AND w.id = $2 AND (s.expires_at IS NULL OR s.expires_at > $3)
              ORDER BY s.created_at DESC",
@@ -159,7 +142,8 @@ impl WebhookStore for PgStore {
         .bind(id.as_uuid())
         .bind(now)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(signing_secrets(&secrets)?)
     }
 
     async fn rotate_webhook_secret(
@@ -191,49 +175,4 @@ impl WebhookStore for PgStore {
         .await?;
         Ok(row.try_get::<i64, _>("added")? == 1)
     }
-}
-
-fn handles(identities: &Option<Vec<IdentityHandle>>) -> Option<Vec<String>> {
-    identities.as_ref().map(|handles| {
-        handles
-            .iter()
-            .map(|handle| handle.as_str().to_owned())
-            .collect()
-    })
-}
-
-fn webhook_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Webhook> {
-    let decode = |what: &'static str| {
-        sqlx::Error::Decode(format!("stored webhook {what} is invalid").into())
-    };
-    let url: String = row.try_get("url")?;
-    let url = reqwest::Url::parse(&url).map_err(|_| decode("url"))?;
-    let identities: Option<Vec<String>> = row.try_get("identities")?;
-    let identities = identities
-        .map(|handles| {
-            handles
-                .iter()
-                .map(|handle| IdentityHandle::parse(handle))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()
-        .map_err(|_| decode("identity"))?;
-    Ok(Webhook {
-        id: WebhookId::from_uuid(row.try_get("id")?),
-        tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-        url: WebhookUrl::trusted(url),
-        events: EventFilter {
-            names: row.try_get("event_names")?,
-            prefixes: row.try_get("event_prefixes")?,
-        },
-        identities,
-        description: row.try_get("description")?,
-        ordered: row.try_get("ordered")?,
-        rate_limit: row
-            .try_get::<Option<i32>, _>("rate_limit")?
-            .map(|limit| limit as u32),
-        active: row.try_get("active")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_at: row.try_get("created_at")?,
-    })
 }

@@ -1,23 +1,16 @@
 //! The delivery log: what the API shows of the outbox, and a manual retry.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
-use uuid::Uuid;
 
 use super::SqliteStore;
-use super::encoding::{decode_error, id_list, optional_timestamp, timestamp, to_micros};
-use crate::domain::cursor::Seq;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use super::encoding::id_list;
+use crate::domain::delivery::{Delivery, DeliveryStatus};
 use crate::domain::identity::IdentityHandle;
-use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
+use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::store::columns::Timestamp;
+use crate::store::rows::{AttemptRow, DeliveryRow, deliveries};
 use crate::store::{DeliveryLog, StoreResult};
-
-const DELIVERY_COLUMNS: &str =
-    "d.id, d.webhook_id, d.event_id, i.handle, d.seq, d.status, d.next_attempt_at, d.created_at";
 
 #[async_trait]
 impl DeliveryLog for SqliteStore {
@@ -30,13 +23,14 @@ impl DeliveryLog for SqliteStore {
         after: Option<DeliveryId>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS}
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {}
              FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
              WHERE w.tenant_id = ?1 AND d.webhook_id = ?2
                AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR i.handle = ?4)
                AND (?5 IS NULL OR d.id > ?5)
-             ORDER BY d.id LIMIT ?6"
+             ORDER BY d.id LIMIT ?6",
+            DeliveryRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(webhook.as_uuid())
@@ -46,7 +40,7 @@ impl DeliveryLog for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        with_attempts(&self.reader, &rows).await
+        self.with_attempts(rows).await
     }
 
     async fn find_delivery(
@@ -54,16 +48,17 @@ impl DeliveryLog for SqliteStore {
         tenant: TenantId,
         id: DeliveryId,
     ) -> StoreResult<Option<Delivery>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS}
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {}
              FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN identities i ON i.id = d.identity_id
-             WHERE w.tenant_id = ?1 AND d.id = ?2"
+             WHERE w.tenant_id = ?1 AND d.id = ?2",
+            DeliveryRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
         .fetch_all(&self.reader)
         .await?;
-        Ok(with_attempts(&self.reader, &rows).await?.pop())
+        Ok(self.with_attempts(rows).await?.pop())
     }
 
     /// The update commits on the writer before the reader looks, so the answer shows it.
@@ -79,7 +74,7 @@ impl DeliveryLog for SqliteStore {
         )
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
-        .bind(to_micros(now))
+        .bind(Timestamp(now))
         .execute(&self.writer)
         .await?;
         if updated.rows_affected() == 0 {
@@ -89,53 +84,19 @@ impl DeliveryLog for SqliteStore {
     }
 }
 
-/// Fetches the attempts of a page of deliveries in one query.
-async fn with_attempts(reader: &SqlitePool, rows: &[SqliteRow]) -> StoreResult<Vec<Delivery>> {
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    let attempt_rows = sqlx::query(
-        "SELECT delivery_id, at, duration_ms, status_code, error, response_body
-         FROM delivery_attempts WHERE delivery_id IN (SELECT unhex(value) FROM json_each(?1))
-         ORDER BY delivery_id, attempt",
-    )
-    .bind(id_list(ids)?)
-    .fetch_all(reader)
-    .await?;
-    let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
-    for row in &attempt_rows {
-        attempts
-            .entry(row.try_get("delivery_id")?)
-            .or_default()
-            .push(Attempt {
-                at: timestamp(row, "at")?,
-                duration_ms: row.try_get::<i64, _>("duration_ms")? as u32,
-                status_code: row
-                    .try_get::<Option<i64>, _>("status_code")?
-                    .map(|code| code as u16),
-                error: row.try_get("error")?,
-                response_body: row.try_get("response_body")?,
-            });
+impl SqliteStore {
+    /// Fetches the attempts of a page of deliveries in one query.
+    async fn with_attempts(&self, rows: Vec<DeliveryRow>) -> StoreResult<Vec<Delivery>> {
+        let ids = id_list(rows.iter().map(|row| row.id().as_uuid()))?;
+        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM delivery_attempts
+             WHERE delivery_id IN (SELECT unhex(value) FROM json_each(?1))
+             ORDER BY delivery_id, attempt",
+            AttemptRow::COLUMNS
+        ))
+        .bind(ids)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(deliveries(rows, attempts)?)
     }
-    rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id")?;
-            let handle: String = row.try_get("handle")?;
-            let status: String = row.try_get("status")?;
-            Ok(Delivery {
-                id: DeliveryId::from_uuid(id),
-                webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                event_id: EventId::from_uuid(row.try_get("event_id")?),
-                identity: IdentityHandle::parse(&handle)
-                    .map_err(|_| decode_error("stored identity handle is invalid"))?,
-                seq: Seq(row.try_get("seq")?),
-                status: DeliveryStatus::parse(&status)
-                    .ok_or_else(|| decode_error("stored delivery status is invalid"))?,
-                attempts: attempts.remove(&id).unwrap_or_default(),
-                next_attempt_at: optional_timestamp(row, "next_attempt_at")?,
-                created_at: timestamp(row, "created_at")?,
-            })
-        })
-        .collect()
 }

@@ -7,6 +7,7 @@ mod deliveries;
 mod encoding;
 mod event_types;
 mod events;
+mod fanout;
 mod identities;
 mod notices;
 mod outbox;

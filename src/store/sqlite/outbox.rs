@@ -4,26 +4,21 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
-use sqlx::Row;
-use sqlx::types::Json;
+
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::encoding::{
-    decode_error, hex, id_list, json_rows, optional_text_list, timestamp, to_micros,
-};
-use super::events::INSERT_DELIVERIES;
+use super::encoding::{hex, id_list, json_rows, to_micros};
+use super::fanout::{DeliveryInput, INSERT_DELIVERIES};
 use crate::domain::cursor::Seq;
 use crate::domain::delivery::AttemptOutcome;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::webhook::EventFilter;
-use crate::id::{DeliveryId, EventId, TenantId, WebhookId};
-use crate::store::{
-    AttemptResult, ClaimRequest, ClaimedDelivery, OutboxStore, StoreResult, Success,
-};
+use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::store::columns::TextList;
+use crate::store::rows::ClaimedRow;
+use crate::store::{AttemptResult, ClaimRequest, Claimed, OutboxStore, StoreResult, Success};
 
 /// Events a replay reads at a time, so a long log is never held in memory at once.
 const REPLAY_PAGE: i64 = 1_000;
@@ -75,10 +70,7 @@ ORDER BY d.webhook_id, d.seq";
 #[async_trait]
 impl OutboxStore for SqliteStore {
     /// Leases due deliveries; takes the write lock, so concurrent claims queue.
-    async fn claim_deliveries(
-        &self,
-        request: ClaimRequest<'_>,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
+    async fn claim_deliveries(&self, request: ClaimRequest<'_>) -> StoreResult<Claimed> {
         let room: Vec<(String, u32)> = request
             .room
             .iter()
@@ -96,41 +88,15 @@ impl OutboxStore for SqliteStore {
             .await?;
         if claimed.is_empty() {
             tx.commit().await?;
-            return Ok(Vec::new());
+            return Ok(Claimed::default());
         }
-        let rows = sqlx::query(CLAIMED)
+        let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIMED)
             .bind(id_list(claimed)?)
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|row| {
-                let handle: String = row.try_get("handle")?;
-                let secrets: String = row.try_get("secrets")?;
-                Ok(ClaimedDelivery {
-                    id: DeliveryId::from_uuid(row.try_get("id")?),
-                    webhook_id: WebhookId::from_uuid(row.try_get("webhook_id")?),
-                    url: row.try_get("url")?,
-                    attempt: row.try_get::<i64, _>("attempts")? as u32,
-                    rate_limit: row
-                        .try_get::<Option<i64>, _>("rate_limit")?
-                        .map(|limit| limit as u32),
-                    ordered: row.try_get("ordered")?,
-                    identity: IdentityHandle::parse(&handle)
-                        .map_err(|_| decode_error("stored identity handle is invalid"))?,
-                    event: StoredEvent {
-                        id: EventId::from_uuid(row.try_get("event_id")?),
-                        seq: Seq(row.try_get("seq")?),
-                        event_type: row.try_get("type")?,
-                        data: row.try_get::<Json<Box<RawValue>>, _>("data")?.0,
-                        created_at: timestamp(row, "created_at")?,
-                    },
-                    secrets: serde_json::from_str(&secrets)
-                        .map_err(|error| sqlx::Error::Decode(error.into()))?,
-                })
-            })
-            .collect()
+        Ok(ClaimedRow::claimed(rows))
     }
 
     /// One transaction for the whole batch: the common case costs one write per batch rather
@@ -268,19 +234,19 @@ impl OutboxStore for SqliteStore {
         let Some(identity_id) = identity_id else {
             return Ok(None);
         };
-        let target = sqlx::query(
+        let target: Option<(Option<TextList>, Option<TextList>)> = sqlx::query_as(
             "SELECT event_names, event_prefixes FROM webhooks WHERE tenant_id = ?1 AND id = ?2",
         )
         .bind(tenant.as_uuid())
         .bind(webhook.as_uuid())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(target) = target else {
+        let Some((names, prefixes)) = target else {
             return Ok(Some(0));
         };
         let wanted = EventFilter {
-            names: optional_text_list(&target, "event_names")?,
-            prefixes: optional_text_list(&target, "event_prefixes")?,
+            names: names.map(|list| list.0),
+            prefixes: prefixes.map(|list| list.0),
         };
         let now = to_micros(now);
         let mut after = since.0;
@@ -298,7 +264,7 @@ impl OutboxStore for SqliteStore {
                 break;
             };
             after = last;
-            let rows: Vec<(String, String, i64, i64, String)> = page
+            let rows: Vec<DeliveryInput> = page
                 .iter()
                 .filter(|(_, _, event_type)| wanted.matches(event_type))
                 .map(|(seq, event_id, _)| {
@@ -308,6 +274,8 @@ impl OutboxStore for SqliteStore {
                         identity_id,
                         *seq,
                         hex(*event_id),
+                        now,
+                        0,
                     )
                 })
                 .collect();

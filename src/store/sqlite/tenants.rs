@@ -2,16 +2,15 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteExecutor};
-use uuid::Uuid;
+use sqlx::SqliteExecutor;
 
 use super::SqliteStore;
-use super::encoding::{decode_error, text_list, timestamp, to_micros};
 use crate::domain::identity::IdentityHandle;
-use crate::domain::key::{ApiKey, KeyHash, Scope};
+use crate::domain::key::{ApiKey, KeyHash};
 use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
+use crate::store::columns::Timestamp;
+use crate::store::rows::{ApiKeyRow, scopes};
 use crate::store::{Notice, StoreResult, TenantStore};
 
 #[async_trait]
@@ -31,7 +30,7 @@ impl TenantStore for SqliteStore {
         sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)")
             .bind(tenant.id.as_uuid())
             .bind(&tenant.name)
-            .bind(to_micros(tenant.created_at))
+            .bind(Timestamp(tenant.created_at))
             .execute(&mut *tx)
             .await?;
         insert_api_key(&mut *tx, key, hash).await?;
@@ -41,13 +40,14 @@ impl TenantStore for SqliteStore {
 
     /// Looks a presented key up by its hash (unique index); revoked keys are invisible.
     async fn find_api_key(&self, hash: &KeyHash) -> StoreResult<Option<(ApiKey, KeyHash)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+            ApiKeyRow::COLUMNS
         ))
         .bind(&hash.0[..])
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|row| api_key_from_row(&row)).transpose()
+        Ok(row.map(ApiKeyRow::into_key).transpose()?)
     }
 
     async fn list_api_keys(
@@ -56,19 +56,21 @@ impl TenantStore for SqliteStore {
         after: Option<ApiKeyId>,
         limit: u32,
     ) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM api_keys
              WHERE tenant_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id > ?2)
-             ORDER BY id LIMIT ?3"
+             ORDER BY id LIMIT ?3",
+            ApiKeyRow::COLUMNS
         ))
         .bind(tenant.as_uuid())
         .bind(after.map(|id| id.as_uuid()))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| api_key_from_row(row).map(|(key, _)| key))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_key().map(|(key, _)| key))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
@@ -78,7 +80,7 @@ impl TenantStore for SqliteStore {
         )
         .bind(tenant.as_uuid())
         .bind(id.as_uuid())
-        .bind(to_micros(Utc::now()))
+        .bind(Timestamp(Utc::now()))
         .execute(&self.writer)
         .await?;
         let revoked = result.rows_affected() == 1;
@@ -102,39 +104,10 @@ pub async fn insert_api_key(
     .bind(key.tenant_id.as_uuid())
     .bind(&key.name)
     .bind(&hash.0[..])
-    .bind(text_list(key.scopes.iter().map(|scope| scope.as_str())))
+    .bind(scopes(key))
     .bind(key.identity.as_ref().map(IdentityHandle::as_str))
-    .bind(to_micros(key.created_at))
+    .bind(Timestamp(key.created_at))
     .execute(db)
     .await?;
     Ok(())
-}
-
-const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, identity, created_at";
-
-fn api_key_from_row(row: &SqliteRow) -> StoreResult<(ApiKey, KeyHash)> {
-    let hash: Vec<u8> = row.try_get("key_hash")?;
-    let hash = KeyHash(
-        hash.try_into()
-            .map_err(|_| decode_error("key_hash is not 32 bytes"))?,
-    );
-    let scopes: String = row.try_get("scopes")?;
-    let scopes: Vec<String> =
-        serde_json::from_str(&scopes).map_err(|error| sqlx::Error::Decode(error.into()))?;
-    let identity: Option<String> = row.try_get("identity")?;
-    let key = ApiKey {
-        id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id")?),
-        tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id")?),
-        name: row.try_get("name")?,
-        scopes: scopes
-            .iter()
-            .filter_map(|scope| Scope::parse(scope))
-            .collect(),
-        identity: identity
-            .map(|handle| IdentityHandle::parse(&handle))
-            .transpose()
-            .map_err(|_| decode_error("stored identity handle is invalid"))?,
-        created_at: timestamp(row, "created_at")?,
-    };
-    Ok((key, hash))
 }
