@@ -17,6 +17,7 @@ mod ops;
 mod pull;
 mod push;
 mod slow_clients;
+mod store;
 mod stream;
 pub mod support;
 mod tenants;

@@ -64,8 +64,7 @@ WITH counts AS (
     JOIN webhooks w ON w.tenant_id = locked.tenant_id
     LEFT JOIN room ON room.webhook_id = w.id
     WHERE (w.identities IS NULL OR locked.handle = ANY(w.identities))
-      AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR inserted.type = ANY(w.event_names)
-           OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(inserted.type, p)))
+      AND seqhook_takes_type(w.event_names, w.event_prefixes, inserted.type)
 ), outbox AS (
     INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at, attempts)
     SELECT seqhook_ulid($8), webhook_id, identity_id, seq, event_id, $8,

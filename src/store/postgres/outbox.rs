@@ -196,8 +196,7 @@ impl OutboxStore for PgStore {
                 SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
                 FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4
                 WHERE w.tenant_id = $1 AND w.id = $2
-                  AND ((w.event_names IS NULL AND w.event_prefixes IS NULL) OR e.type = ANY(w.event_names)
-                       OR EXISTS (SELECT 1 FROM unnest(w.event_prefixes) p WHERE starts_with(e.type, p)))
+                  AND seqhook_takes_type(w.event_names, w.event_prefixes, e.type)
                 ORDER BY e.seq
                 RETURNING 1
              )
