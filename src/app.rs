@@ -21,6 +21,7 @@ use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
 use crate::store::{Notice, NoticeSink, Store};
 use crate::tenancy::keyring::Keyring;
+use crate::webhooks::Webhooks;
 
 pub struct App {
     state: AppState,
@@ -108,14 +109,20 @@ impl App {
             stopping.clone(),
             config.outcome_wait,
         ));
+        let webhooks = Arc::new(Webhooks::new(
+            Arc::clone(&dyn_store),
+            Arc::clone(&clock),
+            Arc::clone(&deliveries),
+            config.allows_private_webhooks(),
+        ));
         let state = AppState {
             log,
             keyring,
+            webhooks,
             store: dyn_store,
             settings: Arc::new(Settings {
                 admin_token,
                 max_wait: config.max_wait,
-                allow_private_webhooks: config.allows_private_webhooks(),
                 api: !config.workers_only,
                 stream_heartbeat: config.stream_heartbeat,
                 body_timeout: config.body_timeout,

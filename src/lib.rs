@@ -3,12 +3,15 @@
 //! The parts, top to bottom; each imports only the parts below it:
 //!
 //! - [`http`]: the API. Extracts and checks a request, calls one service, maps the result.
-//! - [`log`]: the event log's rules (schemas, idempotency, group commit, wake-ups); it
-//!   tells its neighbours of a commit through interfaces of its own ([`log::hooks`]).
+//! - [`log`]: the event log's rules (identities, event types and their schemas, idempotency,
+//!   group commit, wake-ups); it tells its neighbours of a commit through interfaces of its
+//!   own ([`log::hooks`]).
+//! - [`webhooks`]: registering webhooks and everything a tenant does with them (changes,
+//!   secrets, replays, pings, the delivery log), with their rules; it wakes `delivery`.
 //! - [`delivery`]: webhook push, implementing the log's `DeliveryLeases`: claims, signed
 //!   attempts, retries, rate limits.
-//! - [`tenancy`]: who may do what: provisioning tenants and keys, and the keyring that
-//!   turns a presented key into a live one.
+//! - [`tenancy`]: who may do what: provisioning tenants, the keys their admins manage, and
+//!   the keyring that turns a presented key into a live one.
 //! - [`store`]: persistence, the only part with SQL: one trait per kind of record, each
 //!   implemented on PostgreSQL and on the embedded SQLite in files of the same name.
 //! - [`domain`]: the nouns every part speaks (events, identities, keys, webhooks,
@@ -43,3 +46,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tenancy;
 pub mod timestamp;
+pub mod webhooks;

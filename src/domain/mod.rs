@@ -5,6 +5,7 @@
 
 pub mod cursor;
 pub mod delivery;
+pub mod description;
 pub mod event;
 pub mod identity;
 pub mod key;

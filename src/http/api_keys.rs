@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, QueryParams};
 use super::list::{List, Page};
+use super::responses::{AdminKey, BodyLimit, ListQuery, NoSuchKey};
 use super::state::AppState;
-use crate::domain::key::{ApiKey, IssuedKey, KeyGrant, Scope};
+use crate::domain::key::{ApiKey, IssuedKey, Scope};
 use crate::id::ApiKeyId;
-use crate::tenancy::provisioning;
+use crate::tenancy::keys::KeyRequest;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,10 +58,8 @@ impl ToSchema for CreateKey {
     responses(
         (status = 201, description = "The key, with its secret", body = IssuedKey),
         (status = 400, description = "Malformed body, unknown scope or invalid handle", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminKey,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -70,13 +69,13 @@ pub async fn create(
     Json(body): Json<CreateKey>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Admin)?;
-    let grant = KeyGrant::parse(&body.scopes, body.identity.as_deref(), body.name)
-        .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
-    let (key, secret) =
-        provisioning::issue_key(state.store.as_ref(), auth.0.tenant_id, grant).await?;
-    let body = serde_json::to_value(key.with_secret(&secret))
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
-    Ok((StatusCode::CREATED, axum::Json(body)))
+    let request = KeyRequest {
+        scopes: &body.scopes,
+        identity: body.identity.as_deref(),
+        name: body.name,
+    };
+    let (key, secret) = state.keyring.issue(auth.tenant(), request).await?;
+    Ok((StatusCode::CREATED, axum::Json(key.with_secret(&secret))).into_response())
 }
 
 #[utoipa::path(
@@ -89,28 +88,22 @@ pub async fn create(
     params(Page<ApiKeyId>),
     responses(
         (status = 200, description = "A page of keys", body = List<ApiKey>),
-        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ListQuery,
+        AdminKey,
     ),
     security(("apiKey" = [])),
 )]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<Page<ApiKeyId>>,
+    QueryParams(page): QueryParams<Page<ApiKeyId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Admin)?;
-    let limit = query.limit()?;
-    let after = query.after()?;
-    let keys = state
-        .store
-        .list_api_keys(auth.0.tenant_id, after, limit + 1)
-        .await?;
-    Ok(axum::Json(List::from_overfetch(keys, limit, |key| {
-        key.id.to_string()
-    })))
+    page.respond(
+        async |after, limit| state.keyring.list(auth.tenant(), after, limit).await,
+        |key| key.id.to_string(),
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -123,10 +116,8 @@ pub async fn list(
     params(("id" = inline(ApiKeyId), Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the `admin` scope", body = ErrorBody),
-        (status = 404, description = "No such key in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminKey,
+        NoSuchKey,
     ),
     security(("apiKey" = [])),
 )]
@@ -136,10 +127,8 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Admin)?;
+    // A malformed id names no key: 404, like another tenant's.
     let id: ApiKeyId = id.parse().map_err(|_| ApiError::NotFound("api key"))?;
-    if state.keyring.revoke(auth.0.tenant_id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("api key"))
-    }
+    state.keyring.revoke(auth.tenant(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,18 +9,21 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, QueryParams, unplussed};
 use super::list::{List, Page};
+use super::responses::{NoSuchDelivery, NoSuchWebhook, WebhooksKey};
 use super::state::AppState;
+use super::webhooks::webhook_id;
 use crate::domain::delivery::{Delivery, DeliveryStatus};
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::Scope;
 use crate::id::{DeliveryId, WebhookId};
+use crate::webhooks::DeliveryFilter;
 
 /// The delivery log's filters. The page (`limit`, `after`) is read from the same query
 /// string by `Page`: serde's `flatten` would hand it every value as a string, and
 /// `limit=10` would fail as "expected u32".
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct DeliveryFilter {
+pub struct DeliveryQuery {
     #[param(value_type = Option<DeliveryStatus>, inline)]
     status: Option<String>,
     /// Only this identity's deliveries.
@@ -37,16 +40,14 @@ pub struct DeliveryFilter {
     description = "Oldest first, each with its attempts. Needs `webhooks`.",
     params(
         ("id" = inline(WebhookId), Path, description = "The webhook's id"),
-        DeliveryFilter,
+        DeliveryQuery,
         Page<DeliveryId>,
     ),
     responses(
         (status = 200, description = "A page of deliveries", body = List<Delivery>),
         (status = 400, description = "Invalid `status`, `identity`, `limit` or `after`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
     ),
     security(("apiKey" = [])),
 )]
@@ -54,54 +55,29 @@ pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
     Path(webhook): Path<String>,
-    QueryParams(query): QueryParams<DeliveryFilter>,
+    QueryParams(query): QueryParams<DeliveryQuery>,
     QueryParams(page): QueryParams<Page<DeliveryId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let webhook: WebhookId = webhook.parse().map_err(|_| ApiError::NotFound("webhook"))?;
-    if state
-        .store
-        .find_webhook(auth.0.tenant_id, webhook)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    let status = query
-        .status
-        .as_deref()
-        .map(|raw| {
-            DeliveryStatus::parse(raw).ok_or_else(|| {
-                ApiError::bad_request("invalid_status", "`status` is pending, succeeded or failed")
-            })
-        })
-        .transpose()?;
-    let identity = query
-        .identity
-        .as_deref()
-        .map(|raw| {
-            IdentityHandle::parse(&unplussed(raw))
-                .map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))
-        })
-        .transpose()?;
-    let limit = page.limit()?;
-    let after = page.after()?;
-    let deliveries = state
-        .store
-        .list_deliveries(
-            auth.0.tenant_id,
-            webhook,
-            status,
-            identity.as_ref(),
-            after,
-            limit + 1,
-        )
-        .await?;
-    Ok(axum::Json(List::from_overfetch(
-        deliveries,
-        limit,
+    let webhook = webhook_id(&webhook)?;
+    let filter = DeliveryFilter {
+        status: query.status,
+        identity: query
+            .identity
+            .as_deref()
+            .map(|raw| unplussed(raw).into_owned()),
+    };
+    page.respond(
+        async |after, limit| {
+            let tenant = auth.tenant();
+            state
+                .webhooks
+                .deliveries(tenant, webhook, &filter, after, limit)
+                .await
+        },
         |delivery| delivery.id.to_string(),
-    )))
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -114,10 +90,8 @@ pub async fn list(
     params(("id" = inline(DeliveryId), Path, description = "The delivery's id")),
     responses(
         (status = 200, description = "The delivery", body = Delivery),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such delivery in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchDelivery,
     ),
     security(("apiKey" = [])),
 )]
@@ -127,12 +101,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let id = delivery_id(&id)?;
     let delivery = state
-        .store
-        .find_delivery(auth.0.tenant_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
+        .webhooks
+        .delivery(auth.tenant(), delivery_id(&id)?)
+        .await?;
     Ok(axum::Json(delivery))
 }
 
@@ -146,10 +118,8 @@ pub async fn show(
     params(("id" = inline(DeliveryId), Path, description = "The delivery's id")),
     responses(
         (status = 202, description = "Queued for an attempt", body = Delivery),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such delivery in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchDelivery,
     ),
     security(("apiKey" = [])),
 )]
@@ -159,13 +129,10 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let id = delivery_id(&id)?;
     let delivery = state
-        .store
-        .retry_delivery(auth.0.tenant_id, id, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    state.deliveries.wake();
+        .webhooks
+        .retry(auth.tenant(), delivery_id(&id)?)
+        .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
 }
 

@@ -11,7 +11,10 @@ use utoipa::ToSchema;
 
 use crate::domain::key::Scope;
 use crate::log::LogError;
+use crate::log::catalog::CatalogError;
 use crate::store::StoreError;
+use crate::tenancy::keys::KeyError;
+use crate::webhooks::WebhookError;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -232,6 +235,49 @@ impl From<LogError> for ApiError {
                 details: json!({ "head": head }),
             },
             LogError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::NotFound => ApiError::NotFound("webhook"),
+            WebhookError::DeliveryNotFound => ApiError::NotFound("delivery"),
+            WebhookError::IdentityNotFound => ApiError::NotFound("identity"),
+            WebhookError::Invalid { code, message } => ApiError::bad_request(code, message),
+            WebhookError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Invalid(invalid) => {
+                ApiError::bad_request(invalid.code(), invalid.to_string())
+            }
+            KeyError::NotFound => ApiError::NotFound("api key"),
+            KeyError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        let message = error.to_string();
+        match error {
+            CatalogError::InvalidName(_) => ApiError::bad_request("invalid_event_type", message),
+            CatalogError::Reserved(_) => ApiError::Conflict {
+                code: "event_type_reserved",
+                message,
+                details: json!({}),
+            },
+            CatalogError::InvalidDescription(_) => {
+                ApiError::bad_request("invalid_description", message)
+            }
+            CatalogError::InvalidSchema(_) => ApiError::bad_request("invalid_schema", message),
+            CatalogError::Store(error) => error.into(),
         }
     }
 }

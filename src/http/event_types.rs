@@ -10,13 +10,12 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json};
 use super::list::List;
+use super::responses::{AdminKey, BodyLimit, ReaderKey};
 use super::shapes;
 use super::state::AppState;
 use crate::domain::event::EventType;
 use crate::domain::key::Scope;
-use crate::log::catalog::Catalog;
-use crate::log::schema::EventSchema;
-use crate::store::CustomEventType;
+use crate::log::catalog::TypeEntry;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -32,13 +31,21 @@ pub struct EventTypeView<'a> {
     builtin: bool,
 }
 
-impl<'a> From<&'a CustomEventType> for EventTypeView<'a> {
-    fn from(custom: &'a CustomEventType) -> Self {
-        Self {
-            name: custom.name.as_str(),
-            description: &custom.description,
-            schema: &custom.schema,
-            builtin: false,
+impl<'a> From<&'a TypeEntry> for EventTypeView<'a> {
+    fn from(entry: &'a TypeEntry) -> Self {
+        match entry {
+            TypeEntry::Builtin { name, schema } => Self {
+                name,
+                description: &schema.description,
+                schema: &schema.schema,
+                builtin: true,
+            },
+            TypeEntry::Custom(custom) => Self {
+                name: custom.name.as_str(),
+                description: &custom.description,
+                schema: &custom.schema,
+                builtin: false,
+            },
         }
     }
 }
@@ -53,9 +60,7 @@ impl<'a> From<&'a CustomEventType> for EventTypeView<'a> {
         `events:read`.",
     responses(
         (status = 200, description = "Every event type", body = List<EventTypeView>),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ReaderKey,
     ),
     security(("apiKey" = [])),
 )]
@@ -64,16 +69,8 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::EventsRead)?;
-    let custom = state.log.catalog().custom_types(auth.0.tenant_id).await?;
-    let builtin = Catalog::builtin_types().map(|(name, description, schema)| EventTypeView {
-        name,
-        description,
-        schema,
-        builtin: true,
-    });
-    let data: Vec<EventTypeView<'_>> = builtin
-        .chain(custom.iter().map(EventTypeView::from))
-        .collect();
+    let entries = state.log.catalog().list(auth.tenant()).await?;
+    let data: Vec<EventTypeView<'_>> = entries.iter().map(EventTypeView::from).collect();
     Ok(axum::Json(List { data, next: None }).into_response())
 }
 
@@ -87,10 +84,8 @@ pub async fn list(
     params(("type" = inline(EventType), Path, description = "The type's name", example = "email.replied")),
     responses(
         (status = 200, description = "The event type", body = EventTypeView),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
         (status = 404, description = "No such event type", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ReaderKey,
     ),
     security(("apiKey" = [])),
 )]
@@ -100,28 +95,15 @@ pub async fn show(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::EventsRead)?;
+    // A malformed name names no type: 404, like an unknown one.
     let name = EventType::parse(&name).map_err(|_| ApiError::NotFound("event type"))?;
-    if let Some((name, description, schema)) =
-        Catalog::builtin_types().find(|(builtin, ..)| *builtin == name.as_str())
-    {
-        let view = EventTypeView {
-            name,
-            description,
-            schema,
-            builtin: true,
-        };
-        return Ok(axum::Json(
-            serde_json::to_value(view).expect("serialisable"),
-        ));
-    }
-    let custom = state
-        .store
-        .find_event_type(auth.0.tenant_id, &name)
+    let entry = state
+        .log
+        .catalog()
+        .find(auth.tenant(), &name)
         .await?
         .ok_or(ApiError::NotFound("event type"))?;
-    Ok(axum::Json(
-        serde_json::to_value(EventTypeView::from(&custom)).expect("serialisable"),
-    ))
+    Ok(axum::Json(EventTypeView::from(&entry)).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -149,11 +131,9 @@ pub struct DefineEventType {
         (status = 201, description = "Defined", body = EventTypeView),
         (status = 200, description = "Replaced", body = EventTypeView),
         (status = 400, description = "Malformed body, invalid name or invalid schema", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `admin`", body = ErrorBody),
         (status = 409, description = "The name is reserved", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminKey,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -164,28 +144,10 @@ pub async fn define(
     Json(body): Json<DefineEventType>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Admin)?;
-    let name = EventType::parse(&name)
-        .map_err(|error| ApiError::bad_request("invalid_event_type", error.to_string()))?;
-    if name.is_reserved() {
-        return Err(ApiError::Conflict {
-            code: "event_type_reserved",
-            message: format!("`{name}` is a built-in type and cannot be redefined"),
-            details: serde_json::json!({}),
-        });
-    }
-    if body.description.chars().count() > shapes::MAX_DESCRIPTION || body.description.contains('\0')
-    {
-        return Err(ApiError::bad_request(
-            "invalid_description",
-            "a description is at most 1,000 characters, with no NUL (\\u0000)",
-        ));
-    }
-    let schema = EventSchema::compile(body.description, body.schema)
-        .map_err(|error| ApiError::bad_request("invalid_schema", error.to_string()))?;
     let (saved, created) = state
         .log
         .catalog()
-        .define(auth.0.tenant_id, name, schema)
+        .define(auth.tenant(), &name, body.description, body.schema)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -194,6 +156,7 @@ pub async fn define(
     };
     Ok((
         status,
-        axum::Json(serde_json::to_value(EventTypeView::from(&saved)).expect("serialisable")),
-    ))
+        axum::Json(EventTypeView::from(&TypeEntry::Custom(saved))),
+    )
+        .into_response())
 }

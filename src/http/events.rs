@@ -17,6 +17,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, Json, QueryParams};
+use super::responses::{BodyLimit, NoSuchIdentity, ReaderKey, WriterKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{Envelope, EventType};
@@ -192,13 +193,11 @@ struct AppendResponse<'a> {
         (status = 201, description = "Appended", body = AppendResponse),
         (status = 200, description = "Every event was already in the log", body = AppendResponse),
         (status = 400, description = "Malformed body, invalid handle or empty or oversized batch", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:write`", body = ErrorBody),
-        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
         (status = 409, description = "An event id reused with other content", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 422, description = "Unknown event type, or data failing its schema", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WriterKey,
+        NoSuchIdentity,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -278,10 +277,8 @@ struct PullResponse<'a> {
     responses(
         (status = 200, description = "A page of events", body = PullResponse),
         (status = 400, description = "Invalid handle or query, or `since` beyond the head", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
-        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ReaderKey,
+        NoSuchIdentity,
     ),
     security(("apiKey" = [])),
 )]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::{ApiKey, KeyHash, Scope};
+use crate::id::TenantId;
 use crate::tenancy::keyring::{KeyWatch, Keyring};
 
 /// A JSON body. Malformed JSON, wrong types and unknown fields (the body types deny them)
@@ -133,6 +134,11 @@ impl Auth {
     /// outlives the check.
     pub fn watch(&self, keyring: &Arc<Keyring>) -> KeyWatch {
         keyring.watch(&self.0, self.1, self.2)
+    }
+
+    /// The tenant the key belongs to: every record a request reaches is this tenant's.
+    pub fn tenant(&self) -> TenantId {
+        self.0.tenant_id
     }
 
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {

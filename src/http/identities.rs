@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, OptionalJson, QueryParams};
 use super::list::{List, Page};
+use super::responses::{BodyLimit, ListQuery, NoSuchIdentity, ReaderKey, WriterKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::identity::{Identity, IdentityHandle};
@@ -53,11 +54,9 @@ pub struct CreateIdentity {}
         (status = 201, description = "Created", body = IdentityView),
         (status = 200, description = "It already existed", body = IdentityView),
         (status = 400, description = "Invalid handle or malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:write`", body = ErrorBody),
         (status = 404, description = "The key is bound to another identity", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WriterKey,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -68,10 +67,7 @@ pub async fn create(
     OptionalJson(_): OptionalJson<CreateIdentity>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require_identity(Scope::EventsWrite, &handle)?;
-    let (identity, created) = state
-        .store
-        .create_identity(auth.0.tenant_id, &handle)
-        .await?;
+    let (identity, created) = state.log.create_identity(auth.tenant(), &handle).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -92,10 +88,8 @@ pub async fn create(
     responses(
         (status = 200, description = "The identity", body = IdentityView),
         (status = 400, description = "Invalid handle", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
-        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ReaderKey,
+        NoSuchIdentity,
     ),
     security(("apiKey" = [])),
 )]
@@ -105,11 +99,7 @@ pub async fn show(
     Handle(handle): Handle,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require_identity(Scope::EventsRead, &handle)?;
-    let identity = state
-        .store
-        .find_identity(auth.0.tenant_id, &handle)
-        .await?
-        .ok_or(ApiError::NotFound("identity"))?;
+    let identity = state.log.identity(auth.tenant(), &handle).await?;
     Ok(axum::Json(IdentityView::from(identity)))
 }
 
@@ -124,38 +114,27 @@ pub async fn show(
     params(Page<IdentityHandle>),
     responses(
         (status = 200, description = "A page of identities", body = List<IdentityView>),
-        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ListQuery,
+        ReaderKey,
     ),
     security(("apiKey" = [])),
 )]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<Page<IdentityHandle>>,
+    QueryParams(page): QueryParams<Page<IdentityHandle>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::EventsRead)?;
-    let limit = query.limit()?;
-    let after = query.after()?;
-    let identities = match &auth.0.identity {
-        // A bound key lists its own identity, if it exists, and nothing else.
-        Some(own) => match state.store.find_identity(auth.0.tenant_id, own).await? {
-            Some(identity) if after.as_ref().is_none_or(|after| after < own) => vec![identity],
-            _ => Vec::new(),
+    let bound = auth.0.identity.as_ref();
+    page.respond(
+        async |after, limit| {
+            let identities = state
+                .log
+                .identities(auth.tenant(), bound, after, limit)
+                .await?;
+            Ok::<_, ApiError>(identities.into_iter().map(IdentityView::from).collect())
         },
-        None => {
-            state
-                .store
-                .list_identities(auth.0.tenant_id, after.as_ref(), limit + 1)
-                .await?
-        }
-    };
-    let views = identities.into_iter().map(IdentityView::from).collect();
-    Ok(axum::Json(List::from_overfetch(
-        views,
-        limit,
         |view: &IdentityView| view.handle.to_string(),
-    )))
+    )
+    .await
 }

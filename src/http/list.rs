@@ -50,6 +50,22 @@ impl<K: FromStr> Page<K> {
             })
             .transpose()
     }
+
+    /// Answers a list request: checks `limit` and `after`, has `fetch` read one item more
+    /// than the page holds (the extra one only proves there is a next page), and names the
+    /// next page by its last item's `key`.
+    pub async fn respond<T, E>(
+        &self,
+        fetch: impl AsyncFnOnce(Option<K>, u32) -> Result<Vec<T>, E>,
+        key: impl Fn(&T) -> String,
+    ) -> Result<axum::Json<List<T>>, ApiError>
+    where
+        ApiError: From<E>,
+    {
+        let limit = self.limit()?;
+        let items = fetch(self.after()?, limit + 1).await?;
+        Ok(axum::Json(List::from_overfetch(items, limit, key)))
+    }
 }
 
 // Written out because the key's schema is the type parameter's.

@@ -11,6 +11,7 @@ mod list;
 mod metrics;
 pub mod openapi;
 mod ops;
+mod responses;
 pub mod serve;
 mod shapes;
 pub mod state;

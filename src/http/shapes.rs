@@ -8,18 +8,16 @@ use utoipa::PartialSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Ref, Schema};
 
+use crate::domain::description::MAX_DESCRIPTION;
 use crate::domain::event::EventType;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::KEY_NAME_PATTERN;
 use crate::domain::tenant::MAX_NAME;
 use crate::domain::webhook::EventFilter;
 use crate::log::schema::BUILTIN;
+use crate::webhooks::rules::MAX_IDENTITIES;
 
-/// Free text fields (descriptions): at most this many characters, no NUL.
-pub const MAX_DESCRIPTION: usize = 1_000;
 const NO_NUL: &str = "^[^\\x00]*$";
-/// Webhook filters hold at most this many handles.
-pub const MAX_IDENTITIES: usize = 1_000;
 
 /// The shapes, as components of the document by name. They are JSON Schema written out
 /// (the document's model has no word for some of their keywords): `openapi::render` puts

@@ -13,11 +13,13 @@ use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tenancy::keyring::Keyring;
+use crate::webhooks::Webhooks;
 
 #[derive(Clone)]
 pub struct AppState {
     pub log: Arc<EventLog>,
     pub keyring: Arc<Keyring>,
+    pub webhooks: Arc<Webhooks>,
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
@@ -30,7 +32,6 @@ pub struct AppState {
 pub struct Settings {
     pub admin_token: KeyHash,
     pub max_wait: Duration,
-    pub allow_private_webhooks: bool,
     /// False in `--workers-only` processes: only health routes answer.
     pub api: bool,
     /// How often an idle event stream sends a heartbeat comment.

@@ -20,6 +20,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
+use super::responses::{NoSuchIdentity, ReaderKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{Envelope, EventType};
@@ -68,10 +69,8 @@ pub struct StreamQuery {
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "Invalid handle, query or `Last-Event-ID`, or a position beyond the head", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `events:read`", body = ErrorBody),
-        (status = 404, description = "No such identity (or not this key's)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ReaderKey,
+        NoSuchIdentity,
     ),
     security(("apiKey" = [])),
 )]

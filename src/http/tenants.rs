@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Operator};
+use super::responses::BodyLimit;
 use super::state::AppState;
 use crate::domain::key::IssuedKey;
 use crate::domain::tenant;
@@ -47,8 +48,8 @@ pub struct TenantCreated<'a> {
         (status = 201, description = "The tenant and its first key", body = TenantCreated),
         (status = 400, description = "Malformed body or invalid name", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
+        BodyLimit,
     ),
     security(("adminToken" = [])),
 )]

@@ -7,24 +7,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Auth, Json, QueryParams};
+use super::extract::{Auth, Json, OptionalJson, QueryParams};
 use super::list::{List, Page};
+use super::responses::{BodyLimit, ListQuery, NoSuchWebhook, WebhooksKey};
 use super::shapes;
 use super::state::AppState;
 use super::whole::Whole;
-use crate::domain::cursor::Seq;
 use crate::domain::delivery::Attempt;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::Scope;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
-use crate::domain::webhook::{EventFilter, Webhook};
+use crate::domain::webhook::Webhook;
 use crate::id::WebhookId;
-use crate::store::WebhookPatch;
-
-const DEFAULT_RETIRE_AFTER_SECS: u64 = 86_400;
-const MAX_RETIRE_AFTER_SECS: u64 = 30 * 86_400;
-const MAX_RATE_LIMIT: u32 = 100_000;
+use crate::webhooks::rules::{WebhookChanges, WebhookDraft};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -79,10 +75,8 @@ pub struct SecretView<'a> {
     responses(
         (status = 201, description = "The webhook, with its secret", body = WebhookCreated),
         (status = 400, description = "Malformed body, refused URL or invalid filter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -92,25 +86,7 @@ pub async fn create(
     Json(body): Json<CreateWebhook>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let secret = match &body.secret {
-        Some(secret) => SigningSecret::parse(secret)
-            .map_err(|e| ApiError::bad_request("invalid_secret", e.to_string()))?,
-        None => SigningSecret::generate(),
-    };
-    let webhook = Webhook {
-        id: WebhookId::generate(),
-        tenant_id: auth.0.tenant_id,
-        url: url(&state, &body.url).await?,
-        events: filter(body.events.as_deref())?,
-        identities: identities(body.identities.as_deref())?,
-        description: description(body.description)?.unwrap_or_default(),
-        ordered: body.ordered.unwrap_or(false),
-        rate_limit: rate_limit(body.rate_limit.map(|Whole(limit)| limit))?,
-        active: true,
-        disabled_reason: None,
-        created_at: state.clock.now(),
-    };
-    state.store.create_webhook(&webhook, &secret).await?;
+    let (webhook, secret) = state.webhooks.create(auth.tenant(), body.into()).await?;
     let view = WebhookCreated {
         webhook: &webhook,
         secret: secret.expose(),
@@ -128,30 +104,22 @@ pub async fn create(
     params(Page<WebhookId>),
     responses(
         (status = 200, description = "A page of webhooks", body = List<Webhook>),
-        (status = 400, description = "Invalid `limit` or `after`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        ListQuery,
+        WebhooksKey,
     ),
     security(("apiKey" = [])),
 )]
 pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<Page<WebhookId>>,
+    QueryParams(page): QueryParams<Page<WebhookId>>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let limit = query.limit()?;
-    let after = query.after()?;
-    let webhooks = state
-        .store
-        .list_webhooks(auth.0.tenant_id, after, limit + 1)
-        .await?;
-    Ok(axum::Json(List::from_overfetch(
-        webhooks,
-        limit,
+    page.respond(
+        async |after, limit| state.webhooks.list(auth.tenant(), after, limit).await,
         |webhook| webhook.id.to_string(),
-    )))
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -164,10 +132,8 @@ pub async fn list(
     params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
     ),
     security(("apiKey" = [])),
 )]
@@ -177,7 +143,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    Ok(axum::Json(find(&state, &auth, &id).await?))
+    let webhook = state.webhooks.find(auth.tenant(), webhook_id(&id)?).await?;
+    Ok(axum::Json(webhook))
 }
 
 /// The fields to change; a field left out stays as it is.
@@ -225,11 +192,9 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     responses(
         (status = 200, description = "The changed webhook", body = Webhook),
         (status = 400, description = "Malformed body, refused URL or invalid filter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -241,37 +206,10 @@ pub async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
     let id = webhook_id(&id)?;
-    let patch = WebhookPatch {
-        url: match &body.url {
-            Some(raw) => Some(url(&state, raw).await?),
-            None => None,
-        },
-        events: body
-            .events
-            .as_ref()
-            .map(|events| filter(events.as_deref()))
-            .transpose()?,
-        identities: body
-            .identities
-            .as_ref()
-            .map(|handles| identities(handles.as_deref()))
-            .transpose()?,
-        description: description(body.description)?,
-        ordered: body.ordered,
-        rate_limit: body
-            .rate_limit
-            .map(|limit| rate_limit(limit.map(|Whole(limit)| limit)))
-            .transpose()?,
-        active: body.active,
-    };
     let updated = state
-        .store
-        .update_webhook(auth.0.tenant_id, id, &patch, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    if body.active == Some(true) {
-        state.deliveries.wake();
-    }
+        .webhooks
+        .update(auth.tenant(), id, body.into())
+        .await?;
     Ok(axum::Json(updated))
 }
 
@@ -285,10 +223,8 @@ pub async fn update(
     params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
     ),
     security(("apiKey" = [])),
 )]
@@ -298,15 +234,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    if state
-        .store
-        .delete_webhook(auth.0.tenant_id, webhook_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("webhook"))
-    }
+    state
+        .webhooks
+        .delete(auth.tenant(), webhook_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -319,10 +251,8 @@ pub async fn delete(
     params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The current secret", body = SecretView),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
     ),
     security(("apiKey" = [])),
 )]
@@ -332,12 +262,10 @@ pub async fn secret(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    // Every webhook has a current secret, so none means no such webhook for this tenant.
-    let secrets = state
-        .store
-        .webhook_secrets(auth.0.tenant_id, webhook_id(&id)?, state.clock.now())
+    let current = state
+        .webhooks
+        .current_secret(auth.tenant(), webhook_id(&id)?)
         .await?;
-    let current = secrets.first().ok_or(ApiError::NotFound("webhook"))?;
     Ok(axum::Json(SecretView {
         key: current.expose(),
     })
@@ -368,11 +296,9 @@ pub struct RotateSecret {
     responses(
         (status = 200, description = "The new secret", body = SecretView),
         (status = 400, description = "Malformed body, invalid secret or expiry", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -380,34 +306,19 @@ pub async fn rotate_secret(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    super::extract::OptionalJson(body): super::extract::OptionalJson<RotateSecret>,
+    OptionalJson(body): OptionalJson<RotateSecret>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
     let body = body.unwrap_or_default();
-    let id = webhook_id(&id)?;
-    let secret = match &body.secret {
-        Some(secret) => SigningSecret::parse(secret)
-            .map_err(|e| ApiError::bad_request("invalid_secret", e.to_string()))?,
-        None => SigningSecret::generate(),
-    };
-    let keep = body
-        .expire_old_after_secs
-        .map_or(DEFAULT_RETIRE_AFTER_SECS, |Whole(secs)| secs);
-    if keep > MAX_RETIRE_AFTER_SECS {
-        return Err(ApiError::bad_request(
-            "invalid_expiry",
-            "`expireOldAfterSecs` is at most 30 days",
-        ));
-    }
-    let now = state.clock.now();
-    let retire_at = now + chrono::Duration::seconds(keep as i64);
-    if !state
-        .store
-        .rotate_webhook_secret(auth.0.tenant_id, id, &secret, now, retire_at)
-        .await?
-    {
-        return Err(ApiError::NotFound("webhook"));
-    }
+    let secret = state
+        .webhooks
+        .rotate_secret(
+            auth.tenant(),
+            webhook_id(&id)?,
+            body.secret.as_deref(),
+            body.expire_old_after_secs.map(|Whole(seconds)| seconds),
+        )
+        .await?;
     Ok(axum::Json(SecretView {
         key: secret.expose(),
     })
@@ -444,11 +355,9 @@ pub struct ReplayEnqueued {
     responses(
         (status = 202, description = "Enqueued", body = ReplayEnqueued),
         (status = 400, description = "Malformed body or invalid handle", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
         (status = 404, description = "No such webhook or identity", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        BodyLimit,
     ),
     security(("apiKey" = [])),
 )]
@@ -459,23 +368,15 @@ pub async fn replay(
     Json(body): Json<Replay>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let webhook = find(&state, &auth, &id).await?;
-    let identity = IdentityHandle::parse(&body.identity)
-        .map_err(|e| ApiError::bad_request("invalid_handle", e.to_string()))?;
-    let since = i64::try_from(body.since.0)
-        .map_err(|_| ApiError::bad_request("invalid_since", "`since` is too large"))?;
     let enqueued = state
-        .store
+        .webhooks
         .replay(
-            auth.0.tenant_id,
-            webhook.id,
-            &identity,
-            Seq(since),
-            state.clock.now(),
+            auth.tenant(),
+            webhook_id(&id)?,
+            &body.identity,
+            body.since.0,
         )
-        .await?
-        .ok_or(ApiError::NotFound("identity"))?;
-    state.deliveries.wake();
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ReplayEnqueued { enqueued }),
@@ -500,10 +401,8 @@ pub struct PingOutcome {
     params(("id" = inline(WebhookId), Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The attempt", body = PingOutcome),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks `webhooks`", body = ErrorBody),
-        (status = 404, description = "No such webhook in this tenant", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        WebhooksKey,
+        NoSuchWebhook,
     ),
     security(("apiKey" = [])),
 )]
@@ -513,88 +412,42 @@ pub async fn ping(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::Webhooks)?;
-    let webhook = find(&state, &auth, &id).await?;
-    let secrets = state
-        .store
-        .webhook_secrets(auth.0.tenant_id, webhook.id, state.clock.now())
-        .await?;
-    let attempt = state
-        .deliveries
-        .ping(&webhook.url, &secrets, webhook.id)
-        .await;
+    let attempt = state.webhooks.ping(auth.tenant(), webhook_id(&id)?).await?;
     let delivered = attempt
         .status_code
         .is_some_and(|code| (200..300).contains(&code));
     Ok(axum::Json(PingOutcome { delivered, attempt }))
 }
 
-async fn find(state: &AppState, auth: &Auth, id: &str) -> Result<Webhook, ApiError> {
-    state
-        .store
-        .find_webhook(auth.0.tenant_id, webhook_id(id)?)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))
-}
-
 /// A malformed id names no webhook: 404, like another tenant's.
-fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
+pub(super) fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("webhook"))
 }
 
-async fn url(state: &AppState, raw: &str) -> Result<WebhookUrl, ApiError> {
-    WebhookUrl::parse(raw, state.settings.allow_private_webhooks)
-        .await
-        .map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))
-}
-
-fn filter(events: Option<&[String]>) -> Result<EventFilter, ApiError> {
-    EventFilter::parse(events).map_err(|e| ApiError::bad_request("invalid_events", e.to_string()))
-}
-
-fn identities(handles: Option<&[String]>) -> Result<Option<Vec<IdentityHandle>>, ApiError> {
-    let Some(handles) = handles else {
-        return Ok(None);
-    };
-    if handles.is_empty() || handles.len() > shapes::MAX_IDENTITIES {
-        return Err(ApiError::bad_request(
-            "invalid_identities",
-            format!(
-                "`identities` holds 1 to {} handles; leave it out for all",
-                shapes::MAX_IDENTITIES
-            ),
-        ));
-    }
-    handles
-        .iter()
-        .map(|handle| {
-            IdentityHandle::parse(handle)
-                .map_err(|e| ApiError::bad_request("invalid_identities", e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-fn description(description: Option<String>) -> Result<Option<String>, ApiError> {
-    match description {
-        Some(text) if text.chars().count() > shapes::MAX_DESCRIPTION || text.contains('\0') => {
-            Err(ApiError::bad_request(
-                "invalid_description",
-                format!(
-                    "a description is at most {} characters, with no NUL (\\u0000)",
-                    shapes::MAX_DESCRIPTION
-                ),
-            ))
+impl From<CreateWebhook> for WebhookDraft {
+    fn from(body: CreateWebhook) -> Self {
+        WebhookDraft {
+            url: body.url,
+            events: body.events,
+            identities: body.identities,
+            description: body.description,
+            ordered: body.ordered,
+            rate_limit: body.rate_limit.map(|Whole(limit)| limit),
+            secret: body.secret,
         }
-        other => Ok(other),
     }
 }
 
-fn rate_limit(limit: Option<u32>) -> Result<Option<u32>, ApiError> {
-    match limit {
-        Some(limit) if limit == 0 || limit > MAX_RATE_LIMIT => Err(ApiError::bad_request(
-            "invalid_rate_limit",
-            "`rateLimit` is 1 to 100,000 deliveries per second",
-        )),
-        other => Ok(other),
+impl From<UpdateWebhook> for WebhookChanges {
+    fn from(body: UpdateWebhook) -> Self {
+        WebhookChanges {
+            url: body.url,
+            events: body.events,
+            identities: body.identities,
+            description: body.description,
+            ordered: body.ordered,
+            rate_limit: body.rate_limit.map(|limit| limit.map(|Whole(limit)| limit)),
+            active: body.active,
+        }
     }
 }

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::domain::description::parse_description;
 use crate::domain::event::EventType;
 use crate::id::TenantId;
 use crate::log::schema::{BUILTIN, EventSchema};
-use crate::store::{CustomEventType, Store, StoreResult};
+use crate::store::{CustomEventType, Store, StoreError, StoreResult};
 
 const CUSTOM_TTL: Duration = Duration::from_secs(5);
 
@@ -29,6 +30,29 @@ impl std::ops::Deref for Schema {
             Schema::Custom(schema) => schema,
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("`{0}` is a built-in type and cannot be redefined")]
+    Reserved(EventType),
+    #[error("{0}")]
+    InvalidDescription(String),
+    #[error("{0}")]
+    InvalidSchema(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event type as the catalog lists it.
+pub enum TypeEntry {
+    Builtin {
+        name: &'static str,
+        schema: &'static EventSchema,
+    },
+    Custom(CustomEventType),
 }
 
 /// Compiled custom schemas, with when each was fetched.
@@ -75,13 +99,24 @@ impl Catalog {
         Ok(Some(Schema::Custom(schema)))
     }
 
-    /// Saves a custom type whose schema already compiled.
+    /// Creates or replaces one of the tenant's own types; answers it, and whether it is
+    /// new. Built-in and `webhook.*` names are reserved; the schema must compile.
     pub async fn define(
         &self,
         tenant: TenantId,
-        name: EventType,
-        schema: EventSchema,
-    ) -> StoreResult<(CustomEventType, bool)> {
+        name: &str,
+        description: String,
+        schema: Value,
+    ) -> Result<(CustomEventType, bool), CatalogError> {
+        let name =
+            EventType::parse(name).map_err(|error| CatalogError::InvalidName(error.to_string()))?;
+        if name.is_reserved() {
+            return Err(CatalogError::Reserved(name));
+        }
+        let description = parse_description(description)
+            .map_err(|error| CatalogError::InvalidDescription(error.to_string()))?;
+        let schema = EventSchema::compile(description, schema)
+            .map_err(|error| CatalogError::InvalidSchema(error.to_string()))?;
         let saved = self
             .store
             .upsert_event_type(tenant, &name, &schema.description, &schema.schema)
@@ -93,13 +128,29 @@ impl Catalog {
         Ok(saved)
     }
 
-    pub async fn custom_types(&self, tenant: TenantId) -> StoreResult<Vec<CustomEventType>> {
-        self.store.list_event_types(tenant).await
+    /// The built-in type or the tenant's own of that name.
+    pub async fn find(
+        &self,
+        tenant: TenantId,
+        name: &EventType,
+    ) -> Result<Option<TypeEntry>, CatalogError> {
+        if let Some((name, schema)) = BUILTIN.get_key_value(name.as_str()) {
+            return Ok(Some(TypeEntry::Builtin { name, schema }));
+        }
+        Ok(self
+            .store
+            .find_event_type(tenant, name)
+            .await?
+            .map(TypeEntry::Custom))
     }
 
-    pub fn builtin_types() -> impl Iterator<Item = (&'static str, &'static str, &'static Value)> {
-        BUILTIN
+    /// Every type the tenant may append: the built-ins, then its own.
+    pub async fn list(&self, tenant: TenantId) -> Result<Vec<TypeEntry>, CatalogError> {
+        let custom = self.store.list_event_types(tenant).await?;
+        Ok(BUILTIN
             .iter()
-            .map(|(name, schema)| (*name, schema.description.as_str(), &schema.schema))
+            .map(|(name, schema)| TypeEntry::Builtin { name, schema })
+            .chain(custom.into_iter().map(TypeEntry::Custom))
+            .collect())
     }
 }

@@ -10,6 +10,7 @@ pub mod appender;
 pub mod broadcast;
 pub mod catalog;
 pub mod hooks;
+mod identities;
 pub mod schema;
 pub mod wakeups;
 

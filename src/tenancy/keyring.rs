@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::domain::key::{ApiKey, KeyHash};
-use crate::id::{ApiKeyId, TenantId};
+use crate::id::ApiKeyId;
 use crate::store::{Store, StoreResult};
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -112,18 +112,12 @@ impl Keyring {
 
     /// The current generation: read it before authenticating a request that may outlive
     /// the check, and watch from it (`watch`), so a revocation in between is not missed.
-    pub fn generation(&self) -> u64 {
-        self.cache.lock().expect("keyring lock").generation
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
-    /// Revokes a key. Forgotten here even if telling the other processes failed: the
-    /// revocation is committed.
-    pub async fn revoke(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<bool> {
-        let revoked = self.store.revoke_api_key(tenant, id).await?;
-        if revoked {
-            self.forget(id);
-        }
-        Ok(revoked)
+    pub fn generation(&self) -> u64 {
+        self.cache.lock().expect("keyring lock").generation
     }
 
     pub fn forget(&self, id: ApiKeyId) {

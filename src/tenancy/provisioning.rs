@@ -1,8 +1,8 @@
-//! Provisioning: creating tenants and issuing their keys, each in one write.
+//! Provisioning: creating a tenant with its first key, in one write.
 
 use chrono::Utc;
 
-use crate::domain::key::{ApiKey, KeyGrant, KeySecret, Scope};
+use crate::domain::key::{ApiKey, KeySecret, Scope};
 use crate::domain::tenant::Tenant;
 use crate::id::{ApiKeyId, TenantId};
 use crate::store::{Store, StoreResult};
@@ -36,22 +36,4 @@ pub async fn create_tenant(store: &dyn Store, name: String) -> StoreResult<Creat
         key,
         secret,
     })
-}
-
-pub async fn issue_key(
-    store: &dyn Store,
-    tenant: TenantId,
-    grant: KeyGrant,
-) -> StoreResult<(ApiKey, KeySecret)> {
-    let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        tenant_id: tenant,
-        name: grant.name,
-        scopes: grant.scopes,
-        identity: grant.identity,
-        created_at: Utc::now(),
-    };
-    store.create_api_key(&key, &secret.hash()).await?;
-    Ok((key, secret))
 }
