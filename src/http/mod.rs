@@ -17,6 +17,7 @@ mod shapes;
 pub mod state;
 mod stream;
 mod tenants;
+mod webhook_actions;
 mod webhooks;
 mod whole;
 
@@ -74,14 +75,14 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
                 .patch(webhooks::update)
                 .delete(webhooks::delete),
         )
-        .route("/v1/webhooks/{id}/secret", get(webhooks::secret))
+        .route("/v1/webhooks/{id}/secret", get(webhook_actions::secret))
         .route(
             "/v1/webhooks/{id}/secrets/rotate",
-            post(webhooks::rotate_secret),
+            post(webhook_actions::rotate_secret),
         )
         .route("/v1/webhooks/{id}/deliveries", get(deliveries::list))
-        .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
-        .route("/v1/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/v1/webhooks/{id}/replay", post(webhook_actions::replay))
+        .route("/v1/webhooks/{id}/ping", post(webhook_actions::ping))
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
         .fallback(ops::not_found)

@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::state::AppState;
 use super::{
-    api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants, webhooks,
+    api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants,
+    webhook_actions, webhooks,
 };
 use crate::domain::event::Envelope;
 use crate::domain::key::Scope;
@@ -54,10 +55,10 @@ use crate::id::EventId;
         webhooks::show,
         webhooks::update,
         webhooks::delete,
-        webhooks::secret,
-        webhooks::rotate_secret,
-        webhooks::replay,
-        webhooks::ping,
+        webhook_actions::secret,
+        webhook_actions::rotate_secret,
+        webhook_actions::replay,
+        webhook_actions::ping,
         deliveries::list,
         deliveries::show,
         deliveries::retry,

@@ -8,18 +8,20 @@ use crate::domain::delivery::{Delivery, DeliveryStatus};
 use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, TenantId, WebhookId};
 
+/// A page of one webhook's deliveries, by id: of `status` and `identity` where given.
+pub struct DeliveryQuery<'a> {
+    pub tenant: TenantId,
+    pub webhook: WebhookId,
+    pub status: Option<DeliveryStatus>,
+    pub identity: Option<&'a IdentityHandle>,
+    pub after: Option<DeliveryId>,
+    pub limit: u32,
+}
+
 /// Deliveries with their attempts, as the API shows them.
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
-    async fn list_deliveries(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        status: Option<DeliveryStatus>,
-        identity: Option<&IdentityHandle>,
-        after: Option<DeliveryId>,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>>;
+    async fn list_deliveries(&self, query: DeliveryQuery<'_>) -> StoreResult<Vec<Delivery>>;
     async fn find_delivery(
         &self,
         tenant: TenantId,

@@ -1,8 +1,10 @@
 //! PERSISTENCE: the only part that speaks SQL. The contract is a set of traits, one per
 //! kind of record, each in the file of its name (`events`, `outbox`, `deliveries`,
 //! `webhooks`, `tenants`, `identities`, `event_types`, `notices`); `Store` is all of them.
-//! Each backend implements each trait in its own file of the same name: `postgres/` for
-//! production, `sqlite/` for the embedded default. Everything above sees domain types only.
+//! The traits whose statements both databases run alike are implemented once, in
+//! `portable/`; the rest (appends, claims, notices) by each backend in the file of the same
+//! name: `postgres/` for production, `sqlite/` for the embedded default. Rows are decoded
+//! by name, once, in `rows/`. Everything above sees domain types only.
 
 mod columns;
 pub mod deliveries;
@@ -12,6 +14,7 @@ pub mod events;
 pub mod identities;
 pub mod notices;
 pub mod outbox;
+mod portable;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -23,14 +26,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
-pub use deliveries::DeliveryLog;
+pub use deliveries::{DeliveryLog, DeliveryQuery};
 pub use error::StoreError;
 pub use event_types::{CustomEventType, EventTypeStore};
 pub use events::{AppendLease, AppendRequest, AppendedGroup, EventStore, ReadRequest};
 pub use identities::IdentityStore;
 pub use notices::{Notice, NoticeSink, Notices};
 pub use outbox::{
-    AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, OutboxStore, Success, Unsendable,
+    AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, OutboxStore, ReplayRequest, Success,
+    Unsendable,
 };
 pub use tenants::TenantStore;
 pub use webhooks::{WebhookPatch, WebhookStore};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreResult;
 use crate::domain::cursor::Seq;
-use crate::domain::delivery::{Attempt, AttemptOutcome};
+use crate::domain::delivery::{Attempt, AttemptOutcome, DeliveryStatus};
 use crate::domain::event::StoredEvent;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
@@ -79,6 +79,38 @@ pub struct AttemptResult<'a> {
     pub disable_after: chrono::Duration,
 }
 
+impl AttemptResult<'_> {
+    /// The delivery's status after this attempt, and when it is due next.
+    pub(super) fn delivery_state(&self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self.outcome {
+            AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
+            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            // Held: due as soon as the webhook is active again.
+            AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(self.now)),
+            AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
+        }
+    }
+
+    pub(super) fn delivered(&self) -> bool {
+        self.outcome == AttemptOutcome::Delivered
+    }
+
+    /// The endpoint asked never to be called again.
+    pub(super) fn gone(&self) -> bool {
+        self.outcome == AttemptOutcome::Gone
+    }
+}
+
+/// A replay: for one webhook, the identity's events after `since`, enqueued as new
+/// deliveries made at `now`.
+pub struct ReplayRequest<'a> {
+    pub tenant: TenantId,
+    pub webhook: WebhookId,
+    pub identity: &'a IdentityHandle,
+    pub since: Seq,
+    pub now: DateTime<Utc>,
+}
+
 /// The deliveries still to make, and what their attempts came to. No statement is held
 /// open across an HTTP call.
 #[async_trait]
@@ -94,14 +126,7 @@ pub trait OutboxStore: Send + Sync {
     async fn release_deliveries(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> StoreResult<()>;
     /// Enqueues, for one webhook, an identity's events after `since` that pass its filter.
     /// `None` when the identity does not exist.
-    async fn replay(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        identity: &IdentityHandle,
-        since: Seq,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>>;
+    async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>>;
 
     /// Deliveries not yet finished, for the outbox-depth gauge.
     async fn pending_deliveries(&self) -> StoreResult<u64>;

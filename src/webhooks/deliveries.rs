@@ -4,6 +4,7 @@ use super::{WebhookError, Webhooks};
 use crate::domain::delivery::{Delivery, DeliveryStatus};
 use crate::domain::identity::IdentityHandle;
 use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::store::DeliveryQuery;
 
 /// Which of a webhook's deliveries to list, as the client sent it.
 #[derive(Default)]
@@ -43,10 +44,15 @@ impl Webhooks {
                     .map_err(|error| WebhookError::invalid("invalid_handle", error))
             })
             .transpose()?;
-        Ok(self
-            .store
-            .list_deliveries(tenant, webhook.id, status, identity.as_ref(), after, limit)
-            .await?)
+        let query = DeliveryQuery {
+            tenant,
+            webhook: webhook.id,
+            status,
+            identity: identity.as_ref(),
+            after,
+            limit,
+        };
+        Ok(self.store.list_deliveries(query).await?)
     }
 
     pub async fn delivery(

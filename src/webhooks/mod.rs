@@ -16,7 +16,7 @@ use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 use crate::domain::webhook::Webhook;
 use crate::id::{TenantId, WebhookId};
-use crate::store::{Store, StoreError};
+use crate::store::{ReplayRequest, Store, StoreError};
 pub use deliveries::DeliveryFilter;
 use rules::{WebhookChanges, WebhookDraft};
 
@@ -190,9 +190,16 @@ impl Webhooks {
             .map_err(|error| WebhookError::invalid("invalid_handle", error))?;
         let since = i64::try_from(since)
             .map_err(|_| WebhookError::invalid("invalid_since", "`since` is too large"))?;
+        let request = ReplayRequest {
+            tenant,
+            webhook: webhook.id,
+            identity: &identity,
+            since: Seq(since),
+            now: self.clock.now(),
+        };
         let enqueued = self
             .store
-            .replay(tenant, webhook.id, &identity, Seq(since), self.clock.now())
+            .replay(request)
             .await?
             .ok_or(WebhookError::IdentityNotFound)?;
         self.deliveries.wake();

@@ -1,22 +1,18 @@
 //! The PostgreSQL store: the production backend. Several processes may share one database;
 //! they meet through row locks and `LISTEN/NOTIFY`.
 
-mod deliveries;
-mod event_types;
 mod events;
-mod identities;
 mod notices;
 mod outbox;
-mod tenants;
-mod webhooks;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, portable};
+use crate::id::ApiKeyId;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -81,6 +77,35 @@ impl PgStore {
         MIGRATOR.run(&self.pool).await
     }
 }
+
+/// What the portable statements need of this backend (see `store::portable`).
+impl PgStore {
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// The revocation is committed whatever happens to the notice; another process that
+    /// misses it keeps the key for its cache's minute at most.
+    async fn key_revoked(&self, id: ApiKeyId) {
+        if let Err(error) = notices::publish_key_revoked(&self.notifier, id).await {
+            tracing::warn!(%error, key = %id, "could not tell other processes of a revoked key");
+        }
+    }
+}
+
+portable::tenant_store!(PgStore, Postgres);
+portable::identity_store!(PgStore);
+portable::event_type_store!(PgStore);
+portable::webhook_store!(PgStore);
+portable::delivery_log!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

@@ -7,13 +7,11 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::PgStore;
-use crate::domain::cursor::Seq;
-use crate::domain::delivery::AttemptOutcome;
-use crate::domain::delivery::DeliveryStatus;
-use crate::domain::identity::IdentityHandle;
-use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::id::DeliveryId;
 use crate::store::rows::ClaimedRow;
-use crate::store::{AttemptResult, ClaimRequest, Claimed, OutboxStore, StoreResult, Success};
+use crate::store::{
+    AttemptResult, ClaimRequest, Claimed, OutboxStore, ReplayRequest, StoreResult, Success,
+};
 
 /// - `due` walks the active webhooks and takes, from each, at most its room of earliest
 ///   due rows, oldest event first among rows due together (a backlog released at once) —
@@ -138,15 +136,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
-        let (status, next) = match result.outcome {
-            AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
-            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            // Held: due as soon as the webhook is active again.
-            AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
-            AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
-        };
-        let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
-        let gone = matches!(result.outcome, AttemptOutcome::Gone);
+        let (status, next) = result.delivery_state();
         let disable_after = format!("{} seconds", result.disable_after.num_seconds());
         sqlx::query(RECORD)
             .bind(result.delivery.as_uuid())
@@ -159,8 +149,8 @@ impl OutboxStore for PgStore {
             .bind(&result.record.response_body)
             .bind(status.as_str())
             .bind(next)
-            .bind(succeeded)
-            .bind(gone)
+            .bind(result.delivered())
+            .bind(result.gone())
             .bind(disable_after)
             .execute(&self.outbox)
             .await?;
@@ -180,14 +170,7 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
-    async fn replay(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        identity: &IdentityHandle,
-        since: Seq,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
+    async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>> {
         let row = sqlx::query(
             "WITH target AS (
                 SELECT i.id FROM identities i WHERE i.tenant_id = $1 AND i.handle = $3
@@ -202,11 +185,11 @@ impl OutboxStore for PgStore {
              )
              SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM enqueued) AS enqueued",
         )
-        .bind(tenant.as_uuid())
-        .bind(webhook.as_uuid())
-        .bind(identity.as_str())
-        .bind(since.0)
-        .bind(now)
+        .bind(request.tenant.as_uuid())
+        .bind(request.webhook.as_uuid())
+        .bind(request.identity.as_str())
+        .bind(request.since.0)
+        .bind(request.now)
         .fetch_one(&self.pool)
         .await?;
         if row.try_get::<i64, _>("found")? == 0 {

@@ -3,16 +3,11 @@
 //! gap-free and claims never overlap. Reads use their own connections; in WAL mode they
 //! never block the writer, nor it them. Notices stay in the process.
 
-mod deliveries;
 mod encoding;
-mod event_types;
 mod events;
 mod fanout;
-mod identities;
 mod notices;
 mod outbox;
-mod tenants;
-mod webhooks;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +17,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::{NoticeSink, Store, StoreResult};
+use super::{Notice, NoticeSink, Store, StoreResult, portable};
+use crate::id::ApiKeyId;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -84,6 +80,17 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.writer).await
     }
+}
+
+/// What the portable statements need of this backend (see `store::portable`).
+impl SqliteStore {
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
 
     /// Starts a write transaction holding the write lock from the start. The writer pool
     /// already serialises this process; IMMEDIATE makes another process (the CLI) wait for
@@ -91,7 +98,18 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// No other process shares the database: this one's listener hears it directly.
+    async fn key_revoked(&self, id: ApiKeyId) {
+        self.notify(Notice::KeyRevoked(id));
+    }
 }
+
+portable::tenant_store!(SqliteStore, Sqlite);
+portable::identity_store!(SqliteStore);
+portable::event_type_store!(SqliteStore);
+portable::webhook_store!(SqliteStore);
+portable::delivery_log!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -10,15 +10,13 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::encoding::{hex, id_list, json_rows, to_micros};
 use super::fanout::{DeliveryInput, INSERT_DELIVERIES};
-use crate::domain::cursor::Seq;
-use crate::domain::delivery::AttemptOutcome;
-use crate::domain::delivery::DeliveryStatus;
-use crate::domain::identity::IdentityHandle;
 use crate::domain::webhook::EventFilter;
-use crate::id::{DeliveryId, TenantId, WebhookId};
+use crate::id::DeliveryId;
 use crate::store::columns::TextList;
 use crate::store::rows::ClaimedRow;
-use crate::store::{AttemptResult, ClaimRequest, Claimed, OutboxStore, StoreResult, Success};
+use crate::store::{
+    AttemptResult, ClaimRequest, Claimed, OutboxStore, ReplayRequest, StoreResult, Success,
+};
 
 /// Events a replay reads at a time, so a long log is never held in memory at once.
 const REPLAY_PAGE: i64 = 1_000;
@@ -154,15 +152,7 @@ impl OutboxStore for SqliteStore {
 
     /// One transaction: the attempt row, the delivery's new state, and the webhook's streak.
     async fn record_attempt(&self, result: AttemptResult<'_>) -> StoreResult<()> {
-        let (status, next) = match result.outcome {
-            AttemptOutcome::Delivered => (DeliveryStatus::Succeeded, None),
-            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            // Held: due as soon as the webhook is active again.
-            AttemptOutcome::Gone => (DeliveryStatus::Pending, Some(result.now)),
-            AttemptOutcome::GaveUp => (DeliveryStatus::Failed, None),
-        };
-        let succeeded = matches!(result.outcome, AttemptOutcome::Delivered);
-        let gone = matches!(result.outcome, AttemptOutcome::Gone);
+        let (status, next) = result.delivery_state();
         // Whole seconds, as PostgreSQL's `interval` takes them.
         let disable_after = result.disable_after.num_seconds();
         let at = to_micros(result.record.at);
@@ -192,8 +182,8 @@ impl OutboxStore for SqliteStore {
         sqlx::query(STREAK)
             .bind(result.webhook.as_uuid())
             .bind(at)
-            .bind(succeeded)
-            .bind(gone)
+            .bind(result.delivered())
+            .bind(result.gone())
             .bind(disable_after.saturating_mul(1_000_000))
             .bind(format!("every delivery failed for {disable_after} seconds"))
             .execute(&mut *tx)
@@ -216,19 +206,12 @@ impl OutboxStore for SqliteStore {
 
     /// One transaction, reading the log a page at a time; the filter is the webhook's event
     /// types only, as in PostgreSQL.
-    async fn replay(
-        &self,
-        tenant: TenantId,
-        webhook: WebhookId,
-        identity: &IdentityHandle,
-        since: Seq,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
+    async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>> {
         let mut tx = self.begin_write().await?;
         let identity_id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM identities WHERE tenant_id = ?1 AND handle = ?2")
-                .bind(tenant.as_uuid())
-                .bind(identity.as_str())
+                .bind(request.tenant.as_uuid())
+                .bind(request.identity.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(identity_id) = identity_id else {
@@ -237,8 +220,8 @@ impl OutboxStore for SqliteStore {
         let target: Option<(Option<TextList>, Option<TextList>)> = sqlx::query_as(
             "SELECT event_names, event_prefixes FROM webhooks WHERE tenant_id = ?1 AND id = ?2",
         )
-        .bind(tenant.as_uuid())
-        .bind(webhook.as_uuid())
+        .bind(request.tenant.as_uuid())
+        .bind(request.webhook.as_uuid())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((names, prefixes)) = target else {
@@ -248,8 +231,8 @@ impl OutboxStore for SqliteStore {
             names: names.map(|list| list.0),
             prefixes: prefixes.map(|list| list.0),
         };
-        let now = to_micros(now);
-        let mut after = since.0;
+        let now = to_micros(request.now);
+        let mut after = request.since.0;
         let mut enqueued = 0;
         loop {
             let page: Vec<(i64, Uuid, String)> = sqlx::query_as(
@@ -270,7 +253,7 @@ impl OutboxStore for SqliteStore {
                 .map(|(seq, event_id, _)| {
                     (
                         hex(DeliveryId::generate().as_uuid()),
-                        hex(webhook.as_uuid()),
+                        hex(request.webhook.as_uuid()),
                         identity_id,
                         *seq,
                         hex(*event_id),

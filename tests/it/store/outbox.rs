@@ -5,12 +5,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use seqhook::domain::cursor::Seq;
 use seqhook::domain::delivery::{Attempt, AttemptOutcome, DeliveryStatus};
 use seqhook::domain::event::NewEvent;
 use seqhook::domain::identity::IdentityHandle;
 use seqhook::domain::webhook::EventFilter;
-use seqhook::id::{DeliveryId, WebhookId};
-use seqhook::store::{AppendRequest, AttemptResult, ClaimRequest, ClaimedDelivery, Store, Success};
+use seqhook::id::{DeliveryId, TenantId, WebhookId};
+use seqhook::store::{
+    AppendRequest, AttemptResult, ClaimRequest, ClaimedDelivery, DeliveryQuery, ReplayRequest,
+    Store, Success,
+};
 
 use super::{Fixture, after, event, open};
 use crate::support::MULTI_PROCESS;
@@ -40,6 +44,34 @@ async fn claim(
 /// Everything due at `now`.
 pub async fn claim_all(store: &dyn Store, now: DateTime<Utc>) -> Vec<ClaimedDelivery> {
     claim(store, now, 1_000, 1_000).await
+}
+
+fn replay(
+    tenant: TenantId,
+    webhook: WebhookId,
+    identity: &IdentityHandle,
+    since: Seq,
+    now: DateTime<Utc>,
+) -> ReplayRequest<'_> {
+    ReplayRequest {
+        tenant,
+        webhook,
+        identity,
+        since,
+        now,
+    }
+}
+
+/// A webhook's whole delivery log, up to 10.
+fn every(tenant: TenantId, webhook: WebhookId) -> DeliveryQuery<'static> {
+    DeliveryQuery {
+        tenant,
+        webhook,
+        status: None,
+        identity: None,
+        after: None,
+        limit: 10,
+    }
 }
 
 fn attempt(at: DateTime<Utc>, status_code: Option<u16>) -> Attempt {
@@ -288,7 +320,7 @@ async fn attempts_show_in_the_delivery_log_and_a_retry_makes_a_delivery_due_now(
     let tenant = fx.tenant.tenant.id;
     let log = fx
         .store
-        .list_deliveries(tenant, webhook.id, None, None, None, 10)
+        .list_deliveries(every(tenant, webhook.id))
         .await
         .unwrap();
     assert_eq!(log.len(), 3);
@@ -305,31 +337,37 @@ async fn attempts_show_in_the_delivery_log_and_a_retry_makes_a_delivery_due_now(
 
     let pending = fx
         .store
-        .list_deliveries(
-            tenant,
-            webhook.id,
-            Some(DeliveryStatus::Pending),
-            None,
-            None,
-            10,
-        )
+        .list_deliveries(DeliveryQuery {
+            status: Some(DeliveryStatus::Pending),
+            ..every(tenant, webhook.id)
+        })
         .await
         .unwrap();
     assert_eq!(pending.len(), 1);
     let bobs = fx
         .store
-        .list_deliveries(tenant, webhook.id, None, Some(&bob.handle), None, 10)
+        .list_deliveries(DeliveryQuery {
+            identity: Some(&bob.handle),
+            ..every(tenant, webhook.id)
+        })
         .await
         .unwrap();
     assert!(bobs.iter().all(|d| d.identity == bob.handle));
     let first_page = fx
         .store
-        .list_deliveries(tenant, webhook.id, None, None, None, 2)
+        .list_deliveries(DeliveryQuery {
+            limit: 2,
+            ..every(tenant, webhook.id)
+        })
         .await
         .unwrap();
     let second_page = fx
         .store
-        .list_deliveries(tenant, webhook.id, None, None, Some(first_page[1].id), 2)
+        .list_deliveries(DeliveryQuery {
+            after: Some(first_page[1].id),
+            limit: 2,
+            ..every(tenant, webhook.id)
+        })
         .await
         .unwrap();
     assert_eq!(first_page.len() + second_page.len(), 3, "pages by id");
@@ -468,7 +506,13 @@ async fn a_replay_enqueues_an_identitys_events_after_since_that_pass_the_filter(
     let tenant = fx.tenant.tenant.id;
     let replayed = fx
         .store
-        .replay(tenant, webhook.id, &fx.alice.handle, appended[0].seq, now)
+        .replay(replay(
+            tenant,
+            webhook.id,
+            &fx.alice.handle,
+            appended[0].seq,
+            now,
+        ))
         .await
         .unwrap();
     assert_eq!(replayed, Some(2), "seqs 3 and 4; seq 2 is filtered out");
@@ -484,18 +528,18 @@ async fn a_replay_enqueues_an_identitys_events_after_since_that_pass_the_filter(
     let nobody = IdentityHandle::parse("nobody").unwrap();
     let none = fx
         .store
-        .replay(tenant, webhook.id, &nobody, appended[0].seq, now)
+        .replay(replay(tenant, webhook.id, &nobody, appended[0].seq, now))
         .await;
     assert_eq!(none.unwrap(), None, "no such identity");
     let elsewhere = fx
         .store
-        .replay(
+        .replay(replay(
             tenant,
             WebhookId::generate(),
             &fx.alice.handle,
             appended[0].seq,
             now,
-        )
+        ))
         .await;
     assert_eq!(
         elsewhere.unwrap(),
@@ -562,10 +606,10 @@ async fn appends_and_replays_filter_event_types_as_the_domain_defines() {
         );
     }
     let tenant = fx.tenant.tenant.id;
-    let since = seqhook::domain::cursor::Seq(0);
+    let since = Seq(0);
     for (webhook, _) in &webhooks {
         fx.store
-            .replay(tenant, webhook.id, &fx.alice.handle, since, now)
+            .replay(replay(tenant, webhook.id, &fx.alice.handle, since, now))
             .await
             .unwrap();
     }
