@@ -25,7 +25,7 @@
 //! `log/appender.rs` (group commit) → `store` (one transaction: the identity's counter bump,
 //! the event rows and their webhook deliveries) → after commit, `log/wakeups.rs` wakes this
 //! process's long-polls, `log/broadcast.rs` tells other processes through `NOTIFY`, and
-//! `delivery/pool.rs` sends the deliveries the append leased to it.
+//! `delivery/pool/` sends the deliveries the append leased to it.
 
 pub mod app;
 pub mod bench;

@@ -1,5 +1,5 @@
 //! Request shapes the derives cannot state: a choice between shapes (one event or a batch,
-//! an unbound or a bound key), the built-in event types' data, and the fields the handlers
+//! an unbound or a bound key), the built-in event types' data, and the fields the services
 //! check by hand. The document must allow nothing the server refuses: each shape here is
 //! what the matching parser accepts, or a little less.
 

@@ -1,4 +1,5 @@
-//! `/v1/webhooks`: register, inspect, change and remove webhooks; secrets, replay and ping.
+//! `/v1/webhooks`: register, inspect, change and remove webhooks (their secrets, replays and
+//! pings are in `webhook_actions`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -65,7 +65,7 @@ impl WebhookPatch {
             set.push("ordered = ").push_bind_unseparated(ordered);
         }
         if let Some(rate_limit) = self.rate_limit {
-            // At most `MAX_RATE_LIMIT`, checked at the edge.
+            // At most `webhooks::rules::MAX_RATE_LIMIT`, checked before it gets here.
             let rate_limit = rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX));
             set.push("rate_limit = ").push_bind_unseparated(rate_limit);
         }

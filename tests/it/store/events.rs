@@ -288,8 +288,10 @@ async fn an_append_leases_only_what_its_lease_allows_and_writes_the_rest_due() {
         "the rest are due, for a claim to pick up"
     );
 
-    // A claim now finds the rest due, but not what the append leased.
-    let claimed = super::outbox::claim_all(fx.store.as_ref(), now).await;
+    // A claim now finds the rest due, but not what the append leased. Its clock is read after
+    // the append: the deliveries were written due at the append's own time, a little after
+    // `now`.
+    let claimed = super::outbox::claim_all(fx.store.as_ref(), Utc::now()).await;
     let leased_ids: Vec<_> = leased.iter().map(|d| d.id).collect();
     assert!(claimed.iter().all(|d| !leased_ids.contains(&d.id)));
     let active_due = 3 * 3 - 3; // plain, other, saturated: 9 deliveries, 3 leased
