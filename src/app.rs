@@ -19,6 +19,7 @@ use crate::log::broadcast::HeadBroadcast;
 use crate::log::hooks::AfterCommit;
 use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
+use crate::retention::Sweeper;
 use crate::store::{Notice, NoticeSink, Store};
 use crate::tenancy::keyring::Keyring;
 use crate::webhooks::Webhooks;
@@ -58,6 +59,18 @@ impl App {
         let background = TaskTracker::new();
         let stopping = CancellationToken::new();
         let background_stop = CancellationToken::new();
+
+        let sweeper = Sweeper::new(
+            Arc::clone(&dyn_store),
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            config.sweep(),
+        );
+        // The sweep is background work, like deliveries: an API-only process leaves it to
+        // the workers.
+        if !config.no_workers {
+            background.spawn(Arc::clone(&sweeper).run(background_stop.clone()));
+        }
 
         let deliveries = DeliveryPool::new(
             Arc::clone(&dyn_store),
@@ -131,6 +144,7 @@ impl App {
             metrics,
             health,
             deliveries,
+            sweeper,
             clock,
         };
         Ok(App {
@@ -162,6 +176,11 @@ impl App {
     /// The delivery pool, to wake it after moving its clock.
     pub fn deliveries(&self) -> Arc<DeliveryPool> {
         Arc::clone(&self.state.deliveries)
+    }
+
+    /// The retention sweep, to run a pass after moving the clock.
+    pub fn sweeper(&self) -> Arc<Sweeper> {
+        Arc::clone(&self.state.sweeper)
     }
 
     /// The app's health, to await its wake-up listener.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::delivery::schedule::RetrySchedule;
+use crate::domain::retention::Retention;
 use crate::store::Database;
 
 /// Where seqhook keeps its data when `DATABASE_URL` is unset: a file in the working directory.
@@ -125,6 +126,16 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_OUTCOME_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub outcome_wait: Duration,
 
+    /// How long events are held, for tenants that set no retention of their own: a
+    /// duration (`90d`, `12h`, `10s`) or `forever`.
+    #[arg(long, env = "SEQHOOK_RETENTION", default_value = "90d", value_parser = Retention::parse)]
+    pub retention: Retention,
+
+    /// How often the retention sweep looks for expired events when the last pass left
+    /// nothing behind.
+    #[arg(long, env = "SEQHOOK_SWEEP_INTERVAL", default_value = "10s", value_parser = parse_sweep_interval)]
+    pub sweep_interval: Duration,
+
     /// Run the API only, no delivery workers.
     #[arg(long, conflicts_with = "workers_only")]
     pub no_workers: bool,
@@ -153,12 +164,28 @@ fn parse_timeout(raw: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// At least 10ms and at most an hour: expired events go within a pass or two of expiring.
+fn parse_sweep_interval(raw: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(raw).map_err(|error| error.to_string())?;
+    if !(Duration::from_millis(10)..=Duration::from_secs(3_600)).contains(&interval) {
+        return Err("the sweep interval must be between 10ms and 1h".into());
+    }
+    Ok(interval)
+}
+
 fn parse_size(raw: &str) -> Result<usize, String> {
     let size: bytesize::ByteSize = raw.parse()?;
     usize::try_from(size.as_u64()).map_err(|_| "size too large".to_owned())
 }
 
 impl ServeConfig {
+    pub fn sweep(&self) -> crate::retention::SweepSettings {
+        crate::retention::SweepSettings {
+            default: self.retention,
+            interval: self.sweep_interval,
+        }
+    }
+
     pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
         crate::delivery::DeliveryConfig {
             schedule: self.retry_schedule.clone(),

@@ -4,12 +4,14 @@
 //!
 //! - [`http`]: the API. Extracts and checks a request, calls one service, maps the result.
 //! - [`log`]: the event log's rules (identities, event types and their schemas, idempotency,
-//!   group commit, wake-ups); it tells its neighbours of a commit through interfaces of its
+//!   group commit, wake-ups, erasure and redaction); it tells its neighbours of a commit through interfaces of its
 //!   own ([`log::hooks`]).
 //! - [`webhooks`]: registering webhooks and everything a tenant does with them (changes,
 //!   secrets, replays, pings, the delivery log), with their rules; it wakes `delivery`.
 //! - [`delivery`]: webhook push, implementing the log's `DeliveryLeases`: claims, signed
 //!   attempts, retries, rate limits.
+//! - [`retention`]: the sweep that removes expired events, and what erasures left, in
+//!   bounded, paced steps.
 //! - [`tenancy`]: who may do what: provisioning tenants, the keys their admins manage, and
 //!   the keyring that turns a presented key into a live one.
 //! - [`store`]: persistence, the only part with SQL: one trait per kind of record, each
@@ -40,6 +42,7 @@ pub mod id;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod retention;
 pub mod schema;
 pub mod shutdown;
 pub mod store;

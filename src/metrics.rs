@@ -33,6 +33,9 @@ pub struct Metrics {
     pub outbox_depth: Gauge,
     pub connections_open: Gauge,
     pub connections_refused: Counter,
+    pub events_removed: Counter,
+    pub sweep_last_run: Gauge,
+    pub oldest_event_age: Gauge,
 }
 
 impl Metrics {
@@ -92,6 +95,18 @@ impl Metrics {
             "seqhook_connections_refused_total",
             "HTTP connections answered 503 because the connection cap was reached.",
         );
+        let events_removed = counter(
+            "seqhook_events_removed_total",
+            "Events removed by the retention sweep and by erasures, with their deliveries.",
+        );
+        let sweep_last_run = gauge(
+            "seqhook_sweep_last_run_timestamp_seconds",
+            "When the retention sweep last finished a pass (Unix time).",
+        );
+        let oldest_event_age = gauge(
+            "seqhook_oldest_event_age_seconds",
+            "Age of the oldest event any log holds, as of the sweep's last pass.",
+        );
         recorder.describe_counter(
             KeyName::from_const_str("seqhook_deliveries_total"),
             None,
@@ -118,6 +133,9 @@ impl Metrics {
             outbox_depth,
             connections_open,
             connections_refused,
+            events_removed,
+            sweep_last_run,
+            oldest_event_age,
         })
     }
 

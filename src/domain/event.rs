@@ -100,9 +100,14 @@ pub struct StoredEvent {
     pub event_type: String,
     pub data: Box<RawValue>,
     pub created_at: DateTime<Utc>,
+    /// When its data was replaced by the tombstone, if it was.
+    pub redacted_at: Option<DateTime<Utc>>,
 }
 
 impl StoredEvent {
+    /// What a redacted event's data becomes.
+    pub const TOMBSTONE: &str = r#"{"redacted":true}"#;
+
     /// Whether a re-sent event is the same as this one (the idempotent case) rather than a
     /// different event reusing its id (a conflict).
     pub fn same_content_as(&self, new: &NewEvent) -> bool {
@@ -127,6 +132,10 @@ pub struct Envelope<'a> {
     created_at: String,
     #[schema(value_type = Object)]
     data: &'a RawValue,
+    /// Present once the event is redacted: `data` is then `{"redacted": true}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2026-04-28T09:00:00.000Z")]
+    redacted_at: Option<String>,
 }
 
 impl<'a> Envelope<'a> {
@@ -138,6 +147,7 @@ impl<'a> Envelope<'a> {
             identity,
             created_at: crate::timestamp::format(&event.created_at),
             data: &event.data,
+            redacted_at: event.redacted_at.as_ref().map(crate::timestamp::format),
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct Identity {
     pub key: IdentityKey,
     pub handle: IdentityHandle,
     pub head_seq: Seq,
+    /// The first seq still held; the head + 1 when none is.
+    pub earliest_seq: Seq,
     pub created_at: DateTime<Utc>,
 }
 

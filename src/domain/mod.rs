@@ -10,6 +10,7 @@ pub mod event;
 pub mod identity;
 pub mod key;
 pub mod page;
+pub mod retention;
 pub mod secret;
 pub mod target;
 pub mod tenant;

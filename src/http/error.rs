@@ -34,6 +34,10 @@ pub enum ApiError {
         details: Value,
     },
     BodyTooLarge,
+    /// 410: the cursor asks for events the log no longer holds (expired or erased).
+    CursorExpired {
+        earliest: crate::domain::cursor::Seq,
+    },
     Unprocessable {
         code: &'static str,
         message: String,
@@ -114,6 +118,17 @@ impl IntoResponse for ApiError {
                 "the request body is over the size limit".into(),
                 json!({}),
             ),
+            ApiError::CursorExpired { earliest } => (
+                StatusCode::GONE,
+                "cursor_expired",
+                format!(
+                    "the log no longer holds the events after this cursor; it starts at seq {}: \
+                     resync, then read from `since={}`",
+                    earliest.0,
+                    earliest.0 - 1
+                ),
+                json!({ "earliestSeq": earliest }),
+            ),
             ApiError::Unprocessable {
                 code,
                 message,
@@ -189,6 +204,7 @@ impl From<StoreError> for ApiError {
                     "a text field holds a character that cannot be stored (NUL)",
                 )
             }
+            StoreError::IdentityGone => ApiError::NotFound("identity"),
             StoreError::DuplicateEventId => ApiError::Conflict {
                 code: "event_id_conflict",
                 message: "an event with this id is being appended concurrently; retry".into(),
@@ -229,6 +245,8 @@ impl From<LogError> for ApiError {
             },
             LogError::OutcomeUnknown { ids } => ApiError::OutcomeUnknown(ids),
             LogError::Stopped => ApiError::ShuttingDown,
+            LogError::CursorExpired { earliest } => ApiError::CursorExpired { earliest },
+            LogError::UnknownEvent => ApiError::NotFound("event"),
             LogError::SinceBeyondHead { head } => ApiError::BadRequest {
                 code: "since_beyond_head",
                 message,
@@ -245,6 +263,7 @@ impl From<WebhookError> for ApiError {
             WebhookError::NotFound => ApiError::NotFound("webhook"),
             WebhookError::DeliveryNotFound => ApiError::NotFound("delivery"),
             WebhookError::IdentityNotFound => ApiError::NotFound("identity"),
+            WebhookError::CursorExpired { earliest } => ApiError::CursorExpired { earliest },
             WebhookError::Invalid { code, message } => ApiError::bad_request(code, message),
             WebhookError::Store(error) => error.into(),
         }

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Handle, Json, QueryParams};
-use super::responses::{BodyLimit, NoSuchIdentity, ReaderKey, WriterKey};
+use super::responses::{BodyLimit, ExpiredCursor, NoSuchIdentity, ReaderKey, WriterKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{Envelope, EventType};
@@ -279,6 +279,7 @@ struct PullResponse<'a> {
         (status = 400, description = "Invalid handle or query, or `since` beyond the head", body = ErrorBody),
         ReaderKey,
         NoSuchIdentity,
+        ExpiredCursor,
     ),
     security(("apiKey" = [])),
 )]

@@ -21,6 +21,9 @@ use crate::domain::key::Scope;
 pub struct IdentityView {
     handle: IdentityHandle,
     head_seq: Seq,
+    /// The first seq still held (older ones expired or were erased); `headSeq + 1` when
+    /// none is. A cursor below `earliestSeq - 1` answers `410 cursor_expired`.
+    earliest_seq: Seq,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -30,6 +33,7 @@ impl From<Identity> for IdentityView {
         Self {
             handle: identity.handle,
             head_seq: identity.head_seq,
+            earliest_seq: identity.earliest_seq,
             created_at: identity.created_at,
         }
     }

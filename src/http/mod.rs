@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod deliveries;
+mod erasure;
 mod error;
 mod event_types;
 pub mod events;
@@ -51,18 +52,28 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     }
     let api = ops
         .route("/v1/admin/tenants", post(tenants::create))
+        .route(
+            "/v1/admin/tenants/{id}/retention",
+            put(tenants::set_retention),
+        )
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/identities", get(identities::list))
         .route(
             "/v1/identities/{handle}",
-            put(identities::create).get(identities::show),
+            put(identities::create)
+                .get(identities::show)
+                .delete(erasure::erase),
         )
         .route(
             "/v1/identities/{handle}/events",
             post(events::append).get(events::pull),
         )
         .route("/v1/identities/{handle}/events/stream", get(stream::stream))
+        .route(
+            "/v1/identities/{handle}/events/{id}/redact",
+            post(erasure::redact),
+        )
         .route("/v1/event-types", get(event_types::list))
         .route(
             "/v1/event-types/{type}",

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::state::AppState;
 use super::{
-    api_keys, deliveries, event_types, events, identities, metrics, ops, stream, tenants,
+    api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, stream, tenants,
     webhook_actions, webhooks,
 };
 use crate::domain::event::Envelope;
@@ -38,12 +38,15 @@ use crate::id::EventId;
         metrics::metrics,
         openapi_json,
         tenants::create,
+        tenants::set_retention,
         api_keys::create,
         api_keys::list,
         api_keys::revoke,
         identities::list,
         identities::create,
         identities::show,
+        erasure::erase,
+        erasure::redact,
         events::append,
         events::pull,
         stream::stream,

@@ -69,6 +69,10 @@ error_responses! {
     ListQuery {
         "400" => "Invalid `limit` or `after`",
     }
+    /// A read from a cursor: the log may no longer hold what follows it.
+    ExpiredCursor {
+        "410" => "`since` is below `earliestSeq - 1`: the events after it expired or were erased (`cursor_expired`, with `details.earliestSeq`)",
+    }
     NoSuchWebhook {
         "404" => "No such webhook in this tenant",
     }

@@ -11,6 +11,7 @@ use crate::delivery::pool::DeliveryPool;
 use crate::domain::key::KeyHash;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
+use crate::retention::Sweeper;
 use crate::store::Store;
 use crate::tenancy::keyring::Keyring;
 use crate::webhooks::Webhooks;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
     pub deliveries: Arc<DeliveryPool>,
+    pub sweeper: Arc<Sweeper>,
     /// The time, as the delivery workers see it: tests move it forward.
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,

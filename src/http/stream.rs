@@ -20,7 +20,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
-use super::responses::{NoSuchIdentity, ReaderKey};
+use super::responses::{ExpiredCursor, NoSuchIdentity, ReaderKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{Envelope, EventType};
@@ -71,6 +71,7 @@ pub struct StreamQuery {
         (status = 400, description = "Invalid handle, query or `Last-Event-ID`, or a position beyond the head", body = ErrorBody),
         ReaderKey,
         NoSuchIdentity,
+        ExpiredCursor,
     ),
     security(("apiKey" = [])),
 )]

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Json, OptionalJson};
-use super::responses::{BodyLimit, NoSuchWebhook, WebhooksKey};
+use super::responses::{BodyLimit, ExpiredCursor, NoSuchWebhook, WebhooksKey};
 use super::state::AppState;
 use super::webhooks::webhook_id;
 use super::whole::Whole;
@@ -143,6 +143,7 @@ pub struct ReplayEnqueued {
         (status = 404, description = "No such webhook or identity", body = ErrorBody),
         WebhooksKey,
         BodyLimit,
+        ExpiredCursor,
     ),
     security(("apiKey" = [])),
 )]

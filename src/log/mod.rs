@@ -9,6 +9,7 @@ mod append;
 pub mod appender;
 pub mod broadcast;
 pub mod catalog;
+pub mod erasure;
 pub mod hooks;
 mod identities;
 pub mod schema;
@@ -38,7 +39,9 @@ use wakeups::Wakeups;
 /// How far past `since` a `types`-filtered read may look for matches before it answers
 /// with what it found and a cursor past the non-matching rest.
 const FILTERED_SCAN_WINDOW: i64 = 10_000;
-/// Identities are never deleted, so a resolved handle stays valid; the cap only bounds memory.
+/// An identity's row is never deleted (an erased one stays, to continue its seqs if its
+/// handle comes back), so a resolved handle keeps its key; the store refuses an erased one.
+/// The cap only bounds memory.
 const IDENTITY_CACHE_CAP: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,10 @@ pub enum LogError {
     Stopped,
     #[error("`since` is past the identity's head ({})", head.0)]
     SinceBeyondHead { head: Seq },
+    #[error("the log no longer holds the events after `since`; it starts at {}", earliest.0)]
+    CursorExpired { earliest: Seq },
+    #[error("no such event")]
+    UnknownEvent,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -255,6 +262,12 @@ impl EventLog {
                 .await?;
             if first_read && since > page.head {
                 return Err(LogError::SinceBeyondHead { head: page.head });
+            }
+            // Checked on every read, as a held read's events may expire while it waits.
+            if page.skips_expired(since) {
+                return Err(LogError::CursorExpired {
+                    earliest: page.earliest,
+                });
             }
             first_read = false;
             let Some(waiter) = waiter.as_mut() else {

@@ -64,6 +64,15 @@ impl Wakeups {
         }
     }
 
+    /// Wakes the waiters of `identity` whatever its head: its log changed under them (it
+    /// was erased), and they re-read.
+    pub fn wake(&self, identity: IdentityKey) {
+        let shard = self.shard(identity).lock().expect("wakeups lock");
+        if let Some(sender) = shard.get(&identity) {
+            sender.send_modify(|_| {});
+        }
+    }
+
     /// Wakes every waiter: after the listener reconnects, any notice may have been missed.
     pub fn wake_all(&self) {
         for shard in &self.shards {

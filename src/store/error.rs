@@ -20,6 +20,10 @@ pub enum StoreError {
     /// request's fault, which the API's own checks should have caught first.
     #[error("the database cannot store a value of this request")]
     Unstorable(#[source] sqlx::Error),
+    /// The identity was erased (or is being erased): it is no longer there to read or
+    /// append to.
+    #[error("the identity was erased")]
+    IdentityGone,
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }
@@ -66,6 +70,10 @@ impl From<sqlx::Error> for StoreError {
                     .is_some_and(|code| code == "22021" || code == "22P05") =>
             {
                 StoreError::Unstorable(error)
+            }
+            // Raised by the append for an identity erased under it (`seqhook_identity_gone`).
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "SH404") => {
+                StoreError::IdentityGone
             }
             sqlx::Error::Database(db) if is_sqlite_busy(&**db) => StoreError::Unavailable(error),
             _ => StoreError::Database(error),

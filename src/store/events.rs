@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
 use super::outbox::ClaimedDelivery;
 use super::rows::PageRow;
+use super::{StoreError, StoreResult};
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, NewEvent, StoredEvent};
 use crate::domain::identity::IdentityKey;
@@ -57,11 +57,11 @@ impl ReadRequest<'_> {
     }
 
     /// The page its rows make. Every row carries the head; an empty page is one row with no
-    /// event. No row at all means no such identity.
+    /// event. No row at all means the identity was erased.
     pub(super) fn page(&self, rows: Vec<PageRow>) -> StoreResult<Page> {
-        let head = match rows.first() {
-            Some(row) => Seq(row.head_seq),
-            None => return Err(sqlx::Error::RowNotFound.into()),
+        let (head, earliest) = match rows.first() {
+            Some(row) => (Seq(row.head_seq), Seq(row.earliest_seq)),
+            None => return Err(StoreError::IdentityGone),
         };
         let events: Vec<StoredEvent> = rows
             .into_iter()
@@ -79,6 +79,7 @@ impl ReadRequest<'_> {
             events,
             cursor,
             head,
+            earliest,
         })
     }
 }

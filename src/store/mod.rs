@@ -1,6 +1,7 @@
 //! PERSISTENCE: the only part that speaks SQL. The contract is a set of traits, one per
 //! kind of record, each in the file of its name (`events`, `outbox`, `deliveries`,
-//! `webhooks`, `tenants`, `identities`, `event_types`, `notices`); `Store` is all of them.
+//! `webhooks`, `tenants`, `identities`, `event_types`, `retention`, `notices`); `Store` is
+//! all of them.
 //! The traits whose statements both databases run alike are implemented once, in
 //! `portable/`; the rest (appends, claims, notices) by each backend in the file of the same
 //! name: `postgres/` for production, `sqlite/` for the embedded default. Rows are decoded
@@ -16,6 +17,7 @@ pub mod notices;
 pub mod outbox;
 mod portable;
 pub mod postgres;
+pub mod retention;
 mod rows;
 pub mod sqlite;
 pub mod tenants;
@@ -36,6 +38,7 @@ pub use outbox::{
     AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, OutboxStore, ReplayRequest, Success,
     Unsendable,
 };
+pub use retention::{Erased, RetentionStore, Swept};
 pub use tenants::TenantStore;
 pub use webhooks::{WebhookPatch, WebhookStore};
 
@@ -58,6 +61,7 @@ pub trait Store:
     + WebhookStore
     + OutboxStore
     + DeliveryLog
+    + RetentionStore
     + Notices
     + Send
     + Sync

@@ -28,6 +28,8 @@ pub enum WebhookError {
     DeliveryNotFound,
     #[error("no such identity")]
     IdentityNotFound,
+    #[error("the log no longer holds the events after `since`")]
+    CursorExpired { earliest: Seq },
     /// The request breaks a rule; `code` names which.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
@@ -190,6 +192,16 @@ impl Webhooks {
             .map_err(|error| WebhookError::invalid("invalid_handle", error))?;
         let since = i64::try_from(since)
             .map_err(|_| WebhookError::invalid("invalid_since", "`since` is too large"))?;
+        let found = self
+            .store
+            .find_identity(tenant, &identity)
+            .await?
+            .ok_or(WebhookError::IdentityNotFound)?;
+        if since < found.earliest_seq.0 - 1 {
+            return Err(WebhookError::CursorExpired {
+                earliest: found.earliest_seq,
+            });
+        }
         let request = ReplayRequest {
             tenant,
             webhook: webhook.id,

@@ -16,6 +16,7 @@ mod openapi;
 mod ops;
 mod pull;
 mod push;
+mod retention;
 mod slow_clients;
 mod store;
 mod stream;

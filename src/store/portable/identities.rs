@@ -4,9 +4,10 @@ macro_rules! identity_store {
     ($store:ty) => {
         #[::async_trait::async_trait]
         impl $crate::store::IdentityStore for $store {
-            /// Inserts unless the handle exists; takes no lock on an existing row, so
-            /// creating an identity that exists never waits behind its appends. An existing
-            /// row was committed by an earlier write, so the reader finds it.
+            /// Inserts unless the handle exists; takes no lock on a live row, so creating an
+            /// identity that exists never waits behind its appends. An existing row was
+            /// committed by an earlier write, so the reader finds it. An erased handle comes
+            /// back on its old row: its log continues after the old head.
             async fn create_identity(
                 &self,
                 tenant: $crate::id::TenantId,
@@ -27,10 +28,26 @@ macro_rules! identity_store {
                 if let Some(row) = inserted {
                     return Ok((row.try_into()?, true));
                 }
+                if let Some(existing) = self.find_identity(tenant, handle).await? {
+                    return Ok((existing, false));
+                }
+                let revived: Option<IdentityRow> = ::sqlx::query_as(&format!(
+                    "UPDATE identities SET erased_at = NULL, created_at = $3
+                     WHERE tenant_id = $1 AND handle = $2 AND erased_at IS NOT NULL
+                     RETURNING {}",
+                    IdentityRow::COLUMNS
+                ))
+                .bind(tenant.as_uuid())
+                .bind(handle.as_str())
+                .bind($crate::store::columns::Timestamp(::chrono::Utc::now()))
+                .fetch_optional(self.writer())
+                .await?;
+                if let Some(row) = revived {
+                    return Ok((row.try_into()?, true));
+                }
+                // Rows are never deleted: another request revived it a moment ago.
                 let existing = self.find_identity(tenant, handle).await?;
-                // Identities are never deleted, so the conflicting row is still there.
-                let identity = existing.ok_or(::sqlx::Error::RowNotFound)?;
-                Ok((identity, false))
+                Ok((existing.ok_or(::sqlx::Error::RowNotFound)?, false))
             }
 
             async fn find_identity(
@@ -40,7 +57,8 @@ macro_rules! identity_store {
             ) -> $crate::store::StoreResult<Option<$crate::domain::identity::Identity>> {
                 use $crate::store::rows::IdentityRow;
                 let row: Option<IdentityRow> = ::sqlx::query_as(&format!(
-                    "SELECT {} FROM identities WHERE tenant_id = $1 AND handle = $2",
+                    "SELECT {} FROM identities
+                     WHERE tenant_id = $1 AND handle = $2 AND erased_at IS NULL",
                     IdentityRow::COLUMNS
                 ))
                 .bind(tenant.as_uuid())
@@ -59,7 +77,7 @@ macro_rules! identity_store {
                 use $crate::store::rows::IdentityRow;
                 let rows: Vec<IdentityRow> = ::sqlx::query_as(&format!(
                     "SELECT {} FROM identities
-                     WHERE tenant_id = $1 AND ($2 IS NULL OR handle > $2)
+                     WHERE tenant_id = $1 AND ($2 IS NULL OR handle > $2) AND erased_at IS NULL
                      ORDER BY handle LIMIT $3",
                     IdentityRow::COLUMNS
                 ))

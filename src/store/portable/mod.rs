@@ -14,11 +14,13 @@
 mod deliveries;
 mod event_types;
 mod identities;
+mod retention;
 mod tenants;
 mod webhooks;
 
 pub(crate) use deliveries::delivery_log;
 pub(crate) use event_types::event_type_store;
 pub(crate) use identities::identity_store;
+pub(crate) use retention::retention_store;
 pub(crate) use tenants::tenant_store;
 pub(crate) use webhooks::webhook_store;

@@ -22,7 +22,9 @@ use crate::store::{
 
 /// One statement, so one round trip and one commit for any number of requests:
 /// - `locked` takes every touched identity's row lock in id order, so two groups sharing
-///   identities queue rather than deadlock;
+///   identities queue rather than deadlock. An erased identity is not taken (nor one whose
+///   erasure commits while this waits for its lock): its events then fail the whole
+///   statement (`seqhook_identity_gone`), and the group commit retries request by request;
 /// - `bumped` moves each head once by its event count and keeps the lock to commit: no
 ///   reader sees seq N+1 before N, and a rolled-back group leaves no gap;
 /// - each event's seq is its identity's old head plus its position among that identity's
@@ -41,18 +43,22 @@ WITH counts AS (
 ), locked AS (
     SELECT identities.id, identities.tenant_id, identities.handle, counts.n
     FROM identities JOIN counts ON counts.identity_id = identities.id
+    WHERE identities.erased_at IS NULL
     ORDER BY identities.id
     FOR UPDATE OF identities
 ), bumped AS (
-    UPDATE identities SET head_seq = identities.head_seq + locked.n
+    UPDATE identities SET head_seq = identities.head_seq + locked.n,
+                          oldest_at = coalesce(identities.oldest_at, $8)
     FROM locked WHERE identities.id = locked.id
     RETURNING identities.id, identities.head_seq - locked.n AS base
 ), inserted AS (
     INSERT INTO events (identity_id, seq, id, type, data, created_at)
-    SELECT input.identity_id, bumped.base + input.position, input.id, input.type, input.data::json, $8
+    SELECT input.identity_id,
+           coalesce(bumped.base, seqhook_identity_gone(input.identity_id)) + input.position,
+           input.id, input.type, input.data::json, $8
     FROM unnest($3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[])
         AS input (identity_id, position, id, type, data)
-    JOIN bumped ON bumped.id = input.identity_id
+    LEFT JOIN bumped ON bumped.id = input.identity_id
     RETURNING identity_id, seq, id, type
 ), room AS (
     SELECT * FROM unnest($11::uuid[], $12::int[]) AS room (webhook_id, free)
@@ -175,16 +181,16 @@ fn leased_deliveries(
 /// The head and the page come from one statement, hence one snapshot: the cursor and
 /// `hasMore` can never disagree with the events returned.
 const READ: &str = "
-SELECT identities.head_seq, page.seq, page.id, page.type, page.data, page.created_at
+SELECT identities.head_seq, identities.earliest_seq, page.seq, page.id, page.type, page.data, page.created_at, page.redacted_at
 FROM identities
 LEFT JOIN LATERAL (
-    SELECT seq, id, type, data, created_at FROM events
+    SELECT seq, id, type, data, created_at, redacted_at FROM events
     WHERE events.identity_id = identities.id AND seq > $2 AND seq <= $3
       AND ($4::text[] IS NULL OR type = ANY($4))
     ORDER BY seq
     LIMIT $5
 ) page ON true
-WHERE identities.id = $1";
+WHERE identities.id = $1 AND identities.erased_at IS NULL";
 
 #[async_trait]
 impl EventStore for PgStore {
@@ -192,7 +198,7 @@ impl EventStore for PgStore {
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
         let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
         let rows: Vec<LocatedEventRow> = sqlx::query_as(
-            "SELECT identity_id, seq, id, type, data, created_at FROM events WHERE id = ANY($1)",
+            "SELECT identity_id, seq, id, type, data, created_at, redacted_at FROM events WHERE id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
@@ -285,7 +291,7 @@ impl EventStore for PgStore {
         for request in requests {
             let identity = request.identity.0;
             let Some(&base) = base.get(&identity) else {
-                return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
+                return Err(StoreError::IdentityGone);
             };
             let position = next.entry(identity).or_default();
             let mut events = Vec::with_capacity(request.events.len());
@@ -297,6 +303,7 @@ impl EventStore for PgStore {
                     event_type: event.event_type.as_str().to_owned(),
                     data: event.data.clone(),
                     created_at,
+                    redacted_at: None,
                 });
             }
             appended.push(events);

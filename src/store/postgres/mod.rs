@@ -103,6 +103,7 @@ impl PgStore {
 
 portable::tenant_store!(PgStore, Postgres);
 portable::identity_store!(PgStore);
+portable::retention_store!(PgStore, "FOR UPDATE");
 portable::event_type_store!(PgStore);
 portable::webhook_store!(PgStore);
 portable::delivery_log!(PgStore);

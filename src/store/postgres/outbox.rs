@@ -50,7 +50,7 @@ WITH room AS (
     RETURNING d.id, d.webhook_id, d.attempts, d.identity_id, d.seq
 )
 SELECT claimed.id, claimed.webhook_id, claimed.attempts, claimed.seq, w.url, w.rate_limit, w.ordered, i.handle,
-       e.id AS event_id, e.type, e.data, e.created_at,
+       e.id AS event_id, e.type, e.data, e.created_at, e.redacted_at,
        ARRAY(SELECT s.secret FROM webhook_secrets s
              WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $1)
              ORDER BY s.created_at DESC) AS secrets
@@ -58,6 +58,8 @@ FROM claimed
 JOIN webhooks w ON w.id = claimed.webhook_id
 JOIN identities i ON i.id = claimed.identity_id
 JOIN events e ON e.identity_id = claimed.identity_id AND e.seq = claimed.seq
+-- An erased or expired event not yet removed is not sent; the sweep removes its delivery.
+WHERE claimed.seq >= i.earliest_seq
 ORDER BY claimed.webhook_id, claimed.seq";
 
 #[async_trait]
@@ -173,11 +175,12 @@ impl OutboxStore for PgStore {
     async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>> {
         let row = sqlx::query(
             "WITH target AS (
-                SELECT i.id FROM identities i WHERE i.tenant_id = $1 AND i.handle = $3
+                SELECT i.id, i.earliest_seq FROM identities i
+                WHERE i.tenant_id = $1 AND i.handle = $3 AND i.erased_at IS NULL
              ), enqueued AS (
                 INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
                 SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
-                FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4
+                FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4 AND e.seq >= target.earliest_seq
                 WHERE w.tenant_id = $1 AND w.id = $2
                   AND seqhook_takes_type(w.event_names, w.event_prefixes, e.type)
                 ORDER BY e.seq

@@ -20,6 +20,7 @@ pub struct EventRow {
     event_type: String,
     data: Json<Box<RawValue>>,
     created_at: Timestamp,
+    redacted_at: Option<Timestamp>,
 }
 
 impl From<EventRow> for StoredEvent {
@@ -30,6 +31,7 @@ impl From<EventRow> for StoredEvent {
             event_type: row.event_type,
             data: row.data.0,
             created_at: row.created_at.0,
+            redacted_at: row.redacted_at.map(|at| at.0),
         }
     }
 }
@@ -52,6 +54,7 @@ impl LocatedEventRow {
 /// event's columns are then NULL).
 pub struct PageRow {
     pub head_seq: i64,
+    pub earliest_seq: i64,
     pub event: Option<EventRow>,
 }
 
@@ -66,6 +69,7 @@ where
         let seq: Option<i64> = row.try_get("seq")?;
         Ok(PageRow {
             head_seq: row.try_get("head_seq")?,
+            earliest_seq: row.try_get("earliest_seq")?,
             event: seq.map(|_| EventRow::from_row(row)).transpose()?,
         })
     }

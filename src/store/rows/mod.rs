@@ -12,9 +12,11 @@ use sqlx::error::BoxDynError;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
-pub use events::{LocatedEventRow, PageRow};
+pub use events::{EventRow, LocatedEventRow, PageRow};
 pub use outbox::{AttemptRow, ClaimedRow, DeliveryRow, Destination, deliveries};
-pub use records::{ApiKeyRow, EventTypeRow, IdentityRow, WebhookRow, scopes};
+pub use records::{
+    ApiKeyRow, EventTypeRow, IdentityRow, SweepStateRow, TenantRetentionRow, WebhookRow, scopes,
+};
 
 /// A stored value parsed into its domain type, or a failed read naming the column.
 pub(super) fn parsed<T, E: Into<BoxDynError>>(

@@ -118,6 +118,7 @@ pub struct ClaimedRow {
     event_type: String,
     data: Json<Box<RawValue>>,
     created_at: Timestamp,
+    redacted_at: Option<Timestamp>,
     secrets: TextList,
 }
 
@@ -165,6 +166,7 @@ impl TryFrom<ClaimedRow> for ClaimedDelivery {
                 event_type: row.event_type,
                 data: row.data.0,
                 created_at: row.created_at.0,
+                redacted_at: row.redacted_at.map(|at| at.0),
             },
             secrets: signing_secrets(&row.secrets.0)?,
         })

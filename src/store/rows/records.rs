@@ -10,6 +10,7 @@ use crate::domain::cursor::Seq;
 use crate::domain::event::EventType;
 use crate::domain::identity::{Identity, IdentityKey};
 use crate::domain::key::{ApiKey, KeyHash, Scope};
+use crate::domain::retention::Retention;
 use crate::domain::webhook::{EventFilter, Webhook};
 use crate::id::{ApiKeyId, TenantId, WebhookId};
 use crate::store::CustomEventType;
@@ -20,11 +21,12 @@ pub struct IdentityRow {
     id: i64,
     handle: String,
     head_seq: i64,
+    earliest_seq: i64,
     created_at: Timestamp,
 }
 
 impl IdentityRow {
-    pub const COLUMNS: &str = "id, handle, head_seq, created_at";
+    pub const COLUMNS: &str = "id, handle, head_seq, earliest_seq, created_at";
 }
 
 impl TryFrom<IdentityRow> for Identity {
@@ -35,9 +37,37 @@ impl TryFrom<IdentityRow> for Identity {
             key: IdentityKey(row.id),
             handle: handle("handle", &row.handle)?,
             head_seq: Seq(row.head_seq),
+            earliest_seq: Seq(row.earliest_seq),
             created_at: row.created_at.0,
         })
     }
+}
+
+/// A tenant's own retention: seconds, 0 for forever, NULL for the server's default.
+#[derive(FromRow)]
+pub struct TenantRetentionRow {
+    #[sqlx(try_from = "Uuid")]
+    id: TenantId,
+    retention_secs: Option<i64>,
+}
+
+impl TenantRetentionRow {
+    pub fn retention(self) -> (TenantId, Option<Retention>) {
+        let retention = self
+            .retention_secs
+            .map(|secs| Retention::from_secs(secs.max(0) as u64));
+        (self.id, retention)
+    }
+}
+
+/// Where an identity's removal stands.
+#[derive(FromRow)]
+pub struct SweepStateRow {
+    pub head_seq: i64,
+    pub earliest_seq: i64,
+    pub purge_from: i64,
+    pub oldest_at: Option<Timestamp>,
+    pub erased_at: Option<Timestamp>,
 }
 
 #[derive(FromRow)]

@@ -24,9 +24,9 @@ use crate::store::{
 /// Moves each head once by its identity's event count. RETURNING sees the new head; the
 /// old one, the base of this group's seqs, is that minus the count.
 const BUMP: &str = "
-UPDATE identities SET head_seq = head_seq + counts.n
+UPDATE identities SET head_seq = head_seq + counts.n, oldest_at = coalesce(oldest_at, ?2)
 FROM (SELECT value ->> 0 AS identity_id, value ->> 1 AS n FROM json_each(?1)) AS counts
-WHERE identities.id = counts.identity_id
+WHERE identities.id = counts.identity_id AND identities.erased_at IS NULL
 RETURNING id, tenant_id, handle, head_seq";
 
 /// `data` travels as a JSON string and `->>` unquotes it, so it is stored exactly as sent.
@@ -68,11 +68,11 @@ fn events_input(
 /// The head and the page come from one statement, hence one snapshot: the cursor and
 /// `hasMore` can never disagree with the events returned.
 const READ: &str = "
-SELECT identities.head_seq, page.seq, page.id, page.type, page.data, page.created_at
+SELECT identities.head_seq, identities.earliest_seq, page.seq, page.id, page.type, page.data, page.created_at, page.redacted_at
 FROM identities
 LEFT JOIN events AS page ON page.identity_id = identities.id AND page.seq > ?2 AND page.seq <= ?3
     AND (?4 IS NULL OR page.type IN (SELECT value FROM json_each(?4)))
-WHERE identities.id = ?1
+WHERE identities.id = ?1 AND identities.erased_at IS NULL
 ORDER BY page.seq
 LIMIT max(?5, 1)";
 
@@ -81,7 +81,7 @@ impl EventStore for SqliteStore {
     /// Looks ids up across all logs: a client id is unique service-wide.
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
         let rows: Vec<LocatedEventRow> = sqlx::query_as(
-            "SELECT identity_id, seq, id, type, data, created_at FROM events
+            "SELECT identity_id, seq, id, type, data, created_at, redacted_at FROM events
              WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
         )
         .bind(id_list(ids.iter().map(EventId::as_uuid))?)
@@ -110,6 +110,7 @@ impl EventStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(BUMP)
             .bind(json_rows(&counts_input)?)
+            .bind(to_micros(created_at))
             .fetch_all(&mut *tx)
             .await?;
         let mut bumped: HashMap<i64, Bumped> = HashMap::with_capacity(rows.len());
@@ -130,8 +131,9 @@ impl EventStore for SqliteStore {
         let mut appended = Vec::with_capacity(requests.len());
         for request in requests {
             let identity = request.identity.0;
+            // Erased: the transaction rolls back, and the group commit retries one by one.
             let Some(found) = bumped.get(&identity) else {
-                return Err(sqlx::Error::RowNotFound.into()); // the identity vanished; identities are never deleted
+                return Err(StoreError::IdentityGone);
             };
             let position = next.entry(identity).or_default();
             let mut events = Vec::with_capacity(request.events.len());
@@ -143,6 +145,7 @@ impl EventStore for SqliteStore {
                     event_type: event.event_type.as_str().to_owned(),
                     data: event.data.clone(),
                     created_at,
+                    redacted_at: None,
                 });
             }
             appended.push(events);

@@ -107,6 +107,7 @@ impl SqliteStore {
 
 portable::tenant_store!(SqliteStore, Sqlite);
 portable::identity_store!(SqliteStore);
+portable::retention_store!(SqliteStore, "");
 portable::event_type_store!(SqliteStore);
 portable::webhook_store!(SqliteStore);
 portable::delivery_log!(SqliteStore);

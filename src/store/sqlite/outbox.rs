@@ -55,7 +55,7 @@ RETURNING id";
 /// Everything a worker needs to send what was just claimed.
 const CLAIMED: &str = "
 SELECT d.id, d.webhook_id, d.attempts, d.seq, w.url, w.rate_limit, w.ordered, i.handle,
-       e.id AS event_id, e.type, e.data, e.created_at,
+       e.id AS event_id, e.type, e.data, e.created_at, e.redacted_at,
        (SELECT json_group_array(s.secret ORDER BY s.created_at DESC) FROM webhook_secrets s
         WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > ?2)) AS secrets
 FROM deliveries d
@@ -63,6 +63,8 @@ JOIN webhooks w ON w.id = d.webhook_id
 JOIN identities i ON i.id = d.identity_id
 JOIN events e ON e.identity_id = d.identity_id AND e.seq = d.seq
 WHERE d.id IN (SELECT unhex(value) FROM json_each(?1))
+  -- An erased or expired event not yet removed is not sent; the sweep removes its delivery.
+  AND d.seq >= i.earliest_seq
 ORDER BY d.webhook_id, d.seq";
 
 #[async_trait]
@@ -208,13 +210,15 @@ impl OutboxStore for SqliteStore {
     /// types only, as in PostgreSQL.
     async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>> {
         let mut tx = self.begin_write().await?;
-        let identity_id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM identities WHERE tenant_id = ?1 AND handle = ?2")
-                .bind(request.tenant.as_uuid())
-                .bind(request.identity.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(identity_id) = identity_id else {
+        let identity: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, earliest_seq FROM identities
+             WHERE tenant_id = ?1 AND handle = ?2 AND erased_at IS NULL",
+        )
+        .bind(request.tenant.as_uuid())
+        .bind(request.identity.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((identity_id, earliest)) = identity else {
             return Ok(None);
         };
         let target: Option<(Option<TextList>, Option<TextList>)> = sqlx::query_as(
@@ -232,7 +236,8 @@ impl OutboxStore for SqliteStore {
             prefixes: prefixes.map(|list| list.0),
         };
         let now = to_micros(request.now);
-        let mut after = request.since.0;
+        // Expired events not yet removed are not replayed.
+        let mut after = request.since.0.max(earliest - 1);
         let mut enqueued = 0;
         loop {
             let page: Vec<(i64, Uuid, String)> = sqlx::query_as(

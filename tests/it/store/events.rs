@@ -125,16 +125,13 @@ async fn a_filtered_read_skips_other_types_and_stops_at_its_scan_window() {
 }
 
 #[tokio::test]
-async fn reading_an_identity_that_does_not_exist_fails() {
+async fn reading_an_identity_that_does_not_exist_fails_as_gone() {
     let fx = Fixture::new().await;
     let missing = fx
         .store
         .read_events(read(IdentityKey(i64::MAX), 0, 10))
         .await;
-    assert!(matches!(
-        missing,
-        Err(StoreError::Database(sqlx::Error::RowNotFound))
-    ));
+    assert!(matches!(missing, Err(StoreError::IdentityGone)));
     fx.finish().await;
 }
 

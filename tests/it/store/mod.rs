@@ -7,6 +7,7 @@ mod events;
 mod notices;
 mod outbox;
 mod records;
+mod retention;
 
 use std::sync::Arc;
 

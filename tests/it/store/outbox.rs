@@ -63,7 +63,7 @@ fn replay(
 }
 
 /// A webhook's whole delivery log, up to 10.
-fn every(tenant: TenantId, webhook: WebhookId) -> DeliveryQuery<'static> {
+pub fn every(tenant: TenantId, webhook: WebhookId) -> DeliveryQuery<'static> {
     DeliveryQuery {
         tenant,
         webhook,

@@ -17,6 +17,7 @@ use seqhook::app::App;
 use seqhook::clock::ManualClock;
 use seqhook::config::ServeConfig;
 use seqhook::delivery::pool::DeliveryPool;
+use seqhook::retention::Sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -61,6 +62,7 @@ impl ApiClient {
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.expect("json");
         Tenant {
+            id: body["tenant"]["id"].as_str().expect("id").to_owned(),
             key: body["apiKey"]["key"].as_str().expect("key").to_owned(),
         }
     }
@@ -180,6 +182,26 @@ impl ApiClient {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
+    /// Sets a tenant's own retention through the admin API.
+    pub async fn set_retention(&self, tenant: &Tenant, retention: &Value) -> Response {
+        self.client
+            .put(self.url(&format!("/v1/admin/tenants/{}/retention", tenant.id)))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "retention": retention }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> Response {
         self.client
             .get(self.url(path))
@@ -197,6 +219,7 @@ pub struct TestApp {
     /// The delivery workers' clock: tests move it forward to make retries due.
     pub clock: Arc<ManualClock>,
     deliveries: Arc<DeliveryPool>,
+    sweeper: Arc<Sweeper>,
     shutdown: CancellationToken,
     served: JoinHandle<anyhow::Result<()>>,
 }
@@ -204,6 +227,7 @@ pub struct TestApp {
 /// A tenant, as its first key.
 #[derive(Clone)]
 pub struct Tenant {
+    pub id: String,
     pub key: String,
 }
 
@@ -244,6 +268,8 @@ impl TestApp {
         config.admin_token = Some(ADMIN_TOKEN.into());
         // Only a wake-up can start a delivery: a prompt one proves the wake-up path.
         config.delivery_poll = Duration::from_secs(3600);
+        // Sweep passes run when a test asks (`sweep`), not on a timer beside it.
+        config.sweep_interval = Duration::from_secs(3600);
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -254,6 +280,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let deliveries = app.deliveries();
+        let sweeper = app.sweeper();
         let health = app.health();
         let armed = app.held_long_polls();
         let shutdown = CancellationToken::new();
@@ -267,6 +294,7 @@ impl TestApp {
             armed,
             clock,
             deliveries,
+            sweeper,
             shutdown,
             served,
         }
@@ -297,6 +325,19 @@ impl TestApp {
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
         self.deliveries.wake();
+    }
+
+    /// Runs retention sweep passes until one leaves nothing behind; answers the events
+    /// removed.
+    pub async fn sweep(&self) -> u64 {
+        let mut removed = 0;
+        loop {
+            let pass = self.sweeper.pass().await.expect("a sweep pass");
+            removed += pass.events_removed;
+            if !pass.more {
+                return removed;
+            }
+        }
     }
 
     pub fn begin_shutdown(&self) {

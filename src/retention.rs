@@ -1,0 +1,150 @@
+//! RETENTION: the sweep that removes expired events, with their deliveries and attempts,
+//! in the background. Each step is one identity's bounded batch in one short transaction,
+//! found through an index on the time of each log's oldest event, so its cost follows what
+//! it removes, not the size of the tables; a crash between steps loses nothing, and the next
+//! pass resumes. Steps are paced so the sweep takes a fraction of one connection's time,
+//! however much has expired, and the appends, pulls and deliveries beside it keep their pace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::domain::retention::{REMOVAL_BATCH, Retention};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreResult};
+
+/// Identities taken per tenant per pass; a pass that finds this many comes back at once.
+const IDENTITIES_PER_PASS: u32 = 100;
+/// After each step the sweep rests this many times as long as the step took: at most a
+/// fifth of one connection's time goes to removal.
+const REST_FACTOR: u32 = 4;
+
+/// What the sweep needs to know.
+#[derive(Clone, Copy, Debug)]
+pub struct SweepSettings {
+    /// The retention of tenants that set none of their own.
+    pub default: Retention,
+    /// The pause between passes that found nothing left to remove.
+    pub interval: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub events_removed: u64,
+    /// Whether it stopped at a bound with more to remove.
+    pub more: bool,
+}
+
+pub struct Sweeper {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    settings: SweepSettings,
+    nudge: Notify,
+}
+
+impl Sweeper {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        settings: SweepSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            clock,
+            metrics,
+            settings,
+            nudge: Notify::new(),
+        })
+    }
+
+    /// Starts a pass now rather than at the end of the interval (after moving a test's
+    /// clock, or a change of a tenant's retention).
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    /// Sweeps until `shutdown`: a pass every interval, and at once again while a pass
+    /// leaves work behind.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let pause = match self.pass().await {
+                Ok(pass) if pass.more => Duration::ZERO,
+                Ok(_) => self.settings.interval,
+                Err(error) => {
+                    tracing::warn!(%error, "the retention sweep failed; it tries again");
+                    self.settings.interval
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.nudge.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One pass: each tenant's expired logs, then what erasures (or a crash) left behind,
+    /// at most `IDENTITIES_PER_PASS` of each, a bounded batch each.
+    pub async fn pass(&self) -> StoreResult<Pass> {
+        let now = self.clock.now();
+        let mut pass = Pass::default();
+        for (tenant, own) in self.store.tenant_retentions().await? {
+            let Some(cutoff) = own.unwrap_or(self.settings.default).cutoff(now) else {
+                continue;
+            };
+            let expired = self
+                .store
+                .expired_identities(tenant, cutoff, IDENTITIES_PER_PASS)
+                .await?;
+            pass.more |= expired.len() == IDENTITIES_PER_PASS as usize;
+            for identity in expired {
+                self.step(&mut pass, || {
+                    self.store
+                        .sweep_identity(identity, Some(cutoff), REMOVAL_BATCH)
+                })
+                .await?;
+            }
+        }
+        let unpurged = self.store.unpurged_identities(IDENTITIES_PER_PASS).await?;
+        pass.more |= unpurged.len() == IDENTITIES_PER_PASS as usize;
+        for identity in unpurged {
+            self.step(&mut pass, || {
+                self.store.sweep_identity(identity, None, REMOVAL_BATCH)
+            })
+            .await?;
+        }
+        let oldest = self.store.oldest_event_at().await?;
+        let age = oldest.map_or(0.0, |oldest| {
+            (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.metrics.oldest_event_age.set(age);
+        self.metrics
+            .sweep_last_run
+            .set(now.timestamp_millis() as f64 / 1000.0);
+        Ok(pass)
+    }
+
+    /// One bounded step, then a rest in proportion to it.
+    async fn step<F, Fut>(&self, pass: &mut Pass, step: F) -> StoreResult<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = StoreResult<crate::store::Swept>>,
+    {
+        let started = Instant::now();
+        let swept = step().await?;
+        self.metrics.events_removed.increment(swept.events);
+        pass.events_removed += swept.events;
+        pass.more |= swept.more;
+        if swept.events > 0 {
+            tokio::time::sleep(started.elapsed() * REST_FACTOR).await;
+        }
+        Ok(())
+    }
+}

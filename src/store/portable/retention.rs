@@ -1,0 +1,244 @@
+//! `RetentionStore`: sweeping expired events, erasing identities, redacting events. `$lock`
+//! is the clause that takes an identity's row lock (`FOR UPDATE`; nothing on SQLite, whose
+//! write transaction holds the database's one write lock from its start).
+
+macro_rules! retention_store {
+    ($store:ty, $lock:literal) => {
+        #[::async_trait::async_trait]
+        impl $crate::store::RetentionStore for $store {
+            async fn tenant_retentions(
+                &self,
+            ) -> $crate::store::StoreResult<
+                Vec<(
+                    $crate::id::TenantId,
+                    Option<$crate::domain::retention::Retention>,
+                )>,
+            > {
+                use $crate::store::rows::TenantRetentionRow;
+                let rows: Vec<TenantRetentionRow> =
+                    ::sqlx::query_as("SELECT id, retention_secs FROM tenants")
+                        .fetch_all(self.reader())
+                        .await?;
+                Ok(rows.into_iter().map(TenantRetentionRow::retention).collect())
+            }
+
+            async fn set_tenant_retention(
+                &self,
+                tenant: $crate::id::TenantId,
+                retention: Option<$crate::domain::retention::Retention>,
+            ) -> $crate::store::StoreResult<bool> {
+                let secs = retention.map(|retention| retention.as_secs() as i64);
+                let result = ::sqlx::query("UPDATE tenants SET retention_secs = $2 WHERE id = $1")
+                    .bind(tenant.as_uuid())
+                    .bind(secs)
+                    .execute(self.writer())
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn expired_identities(
+                &self,
+                tenant: $crate::id::TenantId,
+                cutoff: ::chrono::DateTime<::chrono::Utc>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::identity::IdentityKey>> {
+                let ids: Vec<i64> = ::sqlx::query_scalar(
+                    "SELECT id FROM identities
+                     WHERE tenant_id = $1 AND oldest_at IS NOT NULL AND oldest_at < $2
+                     ORDER BY oldest_at LIMIT $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind($crate::store::columns::Timestamp(cutoff))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await?;
+                Ok(ids
+                    .into_iter()
+                    .map($crate::domain::identity::IdentityKey)
+                    .collect())
+            }
+
+            async fn unpurged_identities(
+                &self,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::identity::IdentityKey>> {
+                let ids: Vec<i64> = ::sqlx::query_scalar(
+                    "SELECT id FROM identities WHERE purge_from < earliest_seq ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await?;
+                Ok(ids
+                    .into_iter()
+                    .map($crate::domain::identity::IdentityKey)
+                    .collect())
+            }
+
+            async fn sweep_identity(
+                &self,
+                identity: $crate::domain::identity::IdentityKey,
+                cutoff: Option<::chrono::DateTime<::chrono::Utc>>,
+                batch: u32,
+            ) -> $crate::store::StoreResult<$crate::store::Swept> {
+                use $crate::store::columns::Timestamp;
+                use $crate::store::rows::SweepStateRow;
+                let batch = i64::from(batch.max(1));
+                let mut tx = self.begin_write().await?;
+                let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
+                    "SELECT head_seq, earliest_seq, purge_from, oldest_at, erased_at
+                     FROM identities WHERE id = $1 ",
+                    $lock
+                ))
+                .bind(identity.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(state) = state else {
+                    return Ok($crate::store::Swept::default());
+                };
+                let mut earliest = state.earliest_seq;
+                let mut oldest_at = state.oldest_at;
+                let mut expired_left = false;
+                if let Some(cutoff) = cutoff.filter(|_| state.erased_at.is_none()) {
+                    // Seqs follow time within a log, so the expired events are a prefix.
+                    let held: Vec<(i64, Timestamp)> = ::sqlx::query_as(
+                        "SELECT seq, created_at FROM events
+                         WHERE identity_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                    )
+                    .bind(identity.0)
+                    .bind(earliest)
+                    .bind(batch + 1)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    oldest_at = None;
+                    for (advanced, (seq, created_at)) in held.into_iter().enumerate() {
+                        if (advanced as i64) < batch && created_at.0 < cutoff {
+                            earliest = seq + 1;
+                        } else {
+                            expired_left = created_at.0 < cutoff;
+                            oldest_at = Some(created_at);
+                            break;
+                        }
+                    }
+                    if oldest_at.is_none() {
+                        // Nothing left after the expired ones: the log holds no event.
+                        earliest = earliest.max(state.head_seq + 1);
+                    }
+                }
+                let purge_to = earliest.min(state.purge_from.saturating_add(batch));
+                let mut removed = 0;
+                if state.purge_from < purge_to {
+                    // Attempts go by their deliveries' cascade.
+                    ::sqlx::query(
+                        "DELETE FROM deliveries WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
+                    )
+                    .bind(identity.0)
+                    .bind(state.purge_from)
+                    .bind(purge_to)
+                    .execute(&mut *tx)
+                    .await?;
+                    removed = ::sqlx::query(
+                        "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
+                    )
+                    .bind(identity.0)
+                    .bind(state.purge_from)
+                    .bind(purge_to)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                ::sqlx::query(
+                    "UPDATE identities SET earliest_seq = $2, purge_from = $3, oldest_at = $4
+                     WHERE id = $1",
+                )
+                .bind(identity.0)
+                .bind(earliest)
+                .bind(purge_to)
+                .bind(oldest_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::store::Swept {
+                    events: removed,
+                    more: purge_to < earliest || expired_left,
+                })
+            }
+
+            async fn erase_identity(
+                &self,
+                tenant: $crate::id::TenantId,
+                handle: &$crate::domain::identity::IdentityHandle,
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Erased>> {
+                let mut tx = self.begin_write().await?;
+                let erased: Option<(i64, i64)> = ::sqlx::query_as(
+                    "UPDATE identities SET erased_at = $3, earliest_seq = head_seq + 1, oldest_at = NULL
+                     WHERE tenant_id = $1 AND handle = $2 AND erased_at IS NULL
+                     RETURNING id, head_seq",
+                )
+                .bind(tenant.as_uuid())
+                .bind(handle.as_str())
+                .bind($crate::store::columns::Timestamp(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((id, head)) = erased else {
+                    return Ok(None);
+                };
+                let keys: Vec<::uuid::Uuid> = ::sqlx::query_scalar(
+                    "DELETE FROM api_keys WHERE tenant_id = $1 AND identity = $2 RETURNING id",
+                )
+                .bind(tenant.as_uuid())
+                .bind(handle.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let keys: Vec<$crate::id::ApiKeyId> = keys
+                    .into_iter()
+                    .map($crate::id::ApiKeyId::from_uuid)
+                    .collect();
+                for key in &keys {
+                    self.key_revoked(*key).await;
+                }
+                Ok(Some($crate::store::Erased {
+                    identity: $crate::domain::identity::IdentityKey(id),
+                    head: $crate::domain::cursor::Seq(head),
+                    keys,
+                }))
+            }
+
+            async fn redact_event(
+                &self,
+                identity: $crate::domain::identity::IdentityKey,
+                id: $crate::id::EventId,
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::event::StoredEvent>> {
+                use $crate::store::rows::EventRow;
+                let row: Option<EventRow> = ::sqlx::query_as(&format!(
+                    "UPDATE events SET data = '{}', redacted_at = coalesce(redacted_at, $3)
+                     WHERE identity_id = $1 AND id = $2 AND seq >= (
+                         SELECT earliest_seq FROM identities WHERE id = $1 AND erased_at IS NULL)
+                     RETURNING seq, id, type, data, created_at, redacted_at",
+                    $crate::domain::event::StoredEvent::TOMBSTONE
+                ))
+                .bind(identity.0)
+                .bind(id.as_uuid())
+                .bind($crate::store::columns::Timestamp(now))
+                .fetch_optional(self.writer())
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn oldest_event_at(
+                &self,
+            ) -> $crate::store::StoreResult<Option<::chrono::DateTime<::chrono::Utc>>> {
+                let oldest: Option<$crate::store::columns::Timestamp> = ::sqlx::query_scalar(
+                    "SELECT min(oldest_at) FROM identities WHERE erased_at IS NULL",
+                )
+                .fetch_one(self.reader())
+                .await?;
+                Ok(oldest.map(|at| at.0))
+            }
+        }
+    };
+}
+
+pub(crate) use retention_store;
