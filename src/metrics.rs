@@ -36,6 +36,7 @@ pub struct Metrics {
     pub events_removed: Counter,
     pub sweep_last_run: Gauge,
     pub oldest_event_age: Gauge,
+    pub database_bytes: Gauge,
 }
 
 impl Metrics {
@@ -107,6 +108,10 @@ impl Metrics {
             "seqhook_oldest_event_age_seconds",
             "Age of the oldest event any log holds, as of the sweep's last pass.",
         );
+        let database_bytes = gauge(
+            "seqhook_database_bytes",
+            "The database's size on disk, tables and indexes together.",
+        );
         recorder.describe_counter(
             KeyName::from_const_str("seqhook_deliveries_total"),
             None,
@@ -136,6 +141,7 @@ impl Metrics {
             events_removed,
             sweep_last_run,
             oldest_event_age,
+            database_bytes,
         })
     }
 

@@ -2,10 +2,12 @@
 //! in the background. Each step is one identity's bounded batch in one short transaction,
 //! found through an index on the time of each log's oldest event, so its cost follows what
 //! it removes, not the size of the tables; a crash between steps loses nothing, and the next
-//! pass resumes. Steps are paced so the sweep takes a fraction of one connection's time,
-//! however much has expired, and the appends, pulls and deliveries beside it keep their pace.
+//! pass resumes. Steps are kept short (their batch adapts to take about 5 ms) and paced so
+//! the sweep takes a fifth of one connection's time, however much has expired: the appends,
+//! pulls and deliveries beside it keep their pace.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -14,11 +16,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::domain::retention::{REMOVAL_BATCH, Retention};
+
+/// How long one step should hold its identity's row (and, on SQLite, the one writer): the
+/// batch shrinks while steps take longer, and grows back while they are quicker.
+const STEP_TARGET: Duration = Duration::from_millis(5);
+/// The smallest batch: below it, a step's fixed cost would dominate.
+const MIN_BATCH: u32 = 25;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 
 /// Identities taken per tenant per pass; a pass that finds this many comes back at once.
 const IDENTITIES_PER_PASS: u32 = 100;
+/// Removed rows' space is reclaimed at most this often.
+const RECLAIM_EVERY: Duration = Duration::from_secs(30);
 /// After each step the sweep rests this many times as long as the step took: at most a
 /// fifth of one connection's time goes to removal.
 const REST_FACTOR: u32 = 4;
@@ -46,6 +56,10 @@ pub struct Sweeper {
     metrics: Arc<Metrics>,
     settings: SweepSettings,
     nudge: Notify,
+    /// Rows removed since space was last reclaimed, and when that was.
+    reclaim: std::sync::Mutex<(u64, Instant)>,
+    /// Events per step, adapted to `STEP_TARGET`.
+    batch: AtomicU32,
 }
 
 impl Sweeper {
@@ -61,6 +75,8 @@ impl Sweeper {
             metrics,
             settings,
             nudge: Notify::new(),
+            reclaim: std::sync::Mutex::new((0, Instant::now())),
+            batch: AtomicU32::new(REMOVAL_BATCH),
         })
     }
 
@@ -105,9 +121,8 @@ impl Sweeper {
                 .await?;
             pass.more |= expired.len() == IDENTITIES_PER_PASS as usize;
             for identity in expired {
-                self.step(&mut pass, || {
-                    self.store
-                        .sweep_identity(identity, Some(cutoff), REMOVAL_BATCH)
+                self.step(&mut pass, |batch| {
+                    self.store.sweep_identity(identity, Some(cutoff), batch)
                 })
                 .await?;
             }
@@ -115,11 +130,12 @@ impl Sweeper {
         let unpurged = self.store.unpurged_identities(IDENTITIES_PER_PASS).await?;
         pass.more |= unpurged.len() == IDENTITIES_PER_PASS as usize;
         for identity in unpurged {
-            self.step(&mut pass, || {
-                self.store.sweep_identity(identity, None, REMOVAL_BATCH)
+            self.step(&mut pass, |batch| {
+                self.store.sweep_identity(identity, None, batch)
             })
             .await?;
         }
+        self.reclaim_if_due(pass.events_removed).await?;
         let oldest = self.store.oldest_event_at().await?;
         let age = oldest.map_or(0.0, |oldest| {
             (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
@@ -131,19 +147,48 @@ impl Sweeper {
         Ok(pass)
     }
 
+    /// Reclaims removed rows' space once a minute at most, and only after removals.
+    async fn reclaim_if_due(&self, removed: u64) -> StoreResult<()> {
+        let due = {
+            let mut reclaim = self.reclaim.lock().expect("reclaim lock");
+            reclaim.0 += removed;
+            let due = reclaim.0 > 0 && reclaim.1.elapsed() >= RECLAIM_EVERY;
+            if due {
+                *reclaim = (0, Instant::now());
+            }
+            due
+        };
+        if due {
+            self.store.reclaim().await?;
+        }
+        Ok(())
+    }
+
     /// One bounded step, then a rest in proportion to it.
     async fn step<F, Fut>(&self, pass: &mut Pass, step: F) -> StoreResult<()>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(u32) -> Fut,
         Fut: Future<Output = StoreResult<crate::store::Swept>>,
     {
+        let batch = self.batch.load(Ordering::Relaxed);
         let started = Instant::now();
-        let swept = step().await?;
+        let swept = step(batch).await?;
+        let took = started.elapsed();
+        if swept.more {
+            let adapted = if took > STEP_TARGET * 2 {
+                (batch / 2).max(MIN_BATCH)
+            } else if took < STEP_TARGET / 2 {
+                batch.saturating_mul(2).min(REMOVAL_BATCH)
+            } else {
+                batch
+            };
+            self.batch.store(adapted, Ordering::Relaxed);
+        }
         self.metrics.events_removed.increment(swept.events);
         pass.events_removed += swept.events;
         pass.more |= swept.more;
         if swept.events > 0 {
-            tokio::time::sleep(started.elapsed() * REST_FACTOR).await;
+            tokio::time::sleep(took * REST_FACTOR).await;
         }
         Ok(())
     }

@@ -24,6 +24,12 @@ ALTER TABLE tenants ADD COLUMN retention_secs bigint CHECK (retention_secs >= 0)
 -- A redacted event keeps its id, seq and type; its data is the tombstone.
 ALTER TABLE events ADD COLUMN redacted_at timestamptz;
 
+-- The sweep deletes all day long: vacuum these tables once a small share of their rows is
+-- dead, rather than the default fifth, so freed space is reused before the tables grow.
+ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE delivery_attempts SET (autovacuum_vacuum_scale_factor = 0.02);
+
 -- A log's deliveries go with its events: found by the event they carry.
 CREATE INDEX deliveries_event_idx ON deliveries (identity_id, seq);
 

@@ -19,19 +19,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
 use super::Target;
 use super::histogram::Latency;
 use super::payload::EventBody;
+use super::receiver::{OnArrival, Receiver};
 use super::report::{Errors, Report};
 use super::setup::{self, Tenant, check};
 use crate::id::EventId;
@@ -92,7 +90,19 @@ pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()
         .min(PRESIZE_MAX);
 
     let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::with_capacity(expected)));
-    let receiver = Receiver::start(arrivals.clone()).await?;
+    let on_arrival: OnArrival = {
+        let arrivals = arrivals.clone();
+        Arc::new(move |id: &str, now: Instant| {
+            lock(&arrivals)
+                .entry(id.to_owned())
+                .and_modify(|arrival| arrival.count = arrival.count.saturating_add(1))
+                .or_insert(Arrival {
+                    first: now,
+                    count: 1,
+                });
+        })
+    };
+    let receiver = Receiver::start("deliver", on_arrival).await?;
 
     let tenant = Tenant::create(setup::http_client(args.clients + 4)?, target).await?;
     let handles = tenant.create_identities(args.identities).await?;
@@ -242,7 +252,10 @@ pub(crate) async fn run(target: &Target, args: DeliverArgs) -> anyhow::Result<()
 }
 
 /// Registers the receiver as a webhook for every event of the tenant; answers its id.
-async fn register_webhook(tenant: &Tenant, receiver_url: &str) -> anyhow::Result<String> {
+pub(super) async fn register_webhook(
+    tenant: &Tenant,
+    receiver_url: &str,
+) -> anyhow::Result<String> {
     #[derive(Deserialize)]
     struct Created {
         id: String,
@@ -277,75 +290,17 @@ async fn register_webhook(tenant: &Tenant, receiver_url: &str) -> anyhow::Result
 }
 
 /// Best effort: the figures are already measured, so a failure is reported, not fatal.
-async fn delete_webhook(tenant: &Tenant, id: &str) {
+pub(super) async fn delete_webhook(tenant: &Tenant, id: &str) {
     let url = match tenant.api_url(&format!("/v1/webhooks/{id}")) {
         Ok(url) => url,
         Err(error) => {
-            eprintln!("deliver: deleting the webhook: {error:#}");
+            eprintln!("deleting the webhook: {error:#}");
             return;
         }
     };
     if let Err(why) = check(tenant.delete(url).send().await, StatusCode::NO_CONTENT).await {
-        eprintln!("deliver: deleting the webhook {id}: {why}");
+        eprintln!("deleting the webhook {id}: {why}");
     }
-}
-
-/// The in-process webhook receiver on loopback; stopped when dropped, so an early return
-/// (a failed setup) does not leave it running.
-struct Receiver {
-    url: String,
-    task: JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start(arrivals: Arrivals) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the webhook receiver on loopback")?;
-        let address = listener
-            .local_addr()
-            .context("reading the receiver's address")?;
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(arrivals);
-        let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                eprintln!("deliver: the webhook receiver stopped: {error}");
-            }
-        });
-        Ok(Self {
-            url: format!("http://{address}/hook"),
-            task,
-        })
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// `POST /hook`: notes when each `webhook-id` arrived, answers 204. It reads the body to the
-/// end, so the server's connection stays reusable, but does not verify the signature: this
-/// scenario measures delivery, the tests check signing.
-async fn receive(
-    State(arrivals): State<Arrivals>,
-    headers: HeaderMap,
-    _body: Bytes,
-) -> axum::http::StatusCode {
-    // Taken before the lock, so waiting for it is not counted as delivery latency.
-    let now = Instant::now();
-    if let Some(id) = headers.get("webhook-id").and_then(|id| id.to_str().ok()) {
-        lock(&arrivals)
-            .entry(id.to_owned())
-            .and_modify(|arrival| arrival.count = arrival.count.saturating_add(1))
-            .or_insert(Arrival {
-                first: now,
-                count: 1,
-            });
-    }
-    axum::http::StatusCode::NO_CONTENT
 }
 
 /// Nothing panics while holding the lock, but if something did, the map is still sound.

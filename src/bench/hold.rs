@@ -194,7 +194,7 @@ async fn count_pg_connections(conn: &mut PgConnection) -> Option<u64> {
     u64::try_from(count - 1).ok()
 }
 
-fn rss_mb_of(pid: u32) -> Option<f64> {
+pub(super) fn rss_mb_of(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status
         .lines()
@@ -204,7 +204,7 @@ fn rss_mb_of(pid: u32) -> Option<f64> {
 }
 
 /// A process whose argv[0] ends with `seqhook` and whose arguments include `serve`; not us.
-fn find_server_pid() -> Option<u32> {
+pub(super) fn find_server_pid() -> Option<u32> {
     let me = std::process::id();
     std::fs::read_dir("/proc")
         .ok()?

@@ -4,7 +4,8 @@
 //!
 //! One scenario per file: `append` (throughput and latency), `wake` (append → long-poll
 //! latency), `hold` (many held long-polls: server memory, database connections), `catchup`
-//! (paging through a long log), `deliver` (webhook push to an in-process receiver). Each
+//! (paging through a long log), `deliver` (webhook push to an in-process receiver), `soak`
+//! (hours of constant load with the retention sweep running: does anything grow?). Each
 //! creates its own tenant, so runs never see each other's data, and prints an aligned table
 //! plus one JSON line on stdout (§7 of the spec). The figures are meant to be read beside
 //! `shared/bench/raw-pg/run.sh`, the bare-SQL limit of the same database on the same
@@ -16,10 +17,12 @@ pub mod append;
 pub mod catchup;
 pub mod deliver;
 pub mod hold;
+pub mod soak;
 pub mod wake;
 
 mod histogram;
 mod payload;
+mod receiver;
 mod report;
 mod setup;
 
@@ -62,6 +65,9 @@ pub enum Scenario {
     Catchup(catchup::CatchupArgs),
     /// Webhook push: deliveries/s and append → arrival latency, to an in-process receiver.
     Deliver(deliver::DeliverArgs),
+    /// A steady state under constant load with a short retention: one line a minute, and
+    /// whether every series stayed flat and nothing was lost.
+    Soak(soak::SoakArgs),
 }
 
 /// What every scenario needs to know about the server and the run.
@@ -95,5 +101,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Hold(scenario) => hold::run(&target, scenario).await,
         Scenario::Catchup(scenario) => catchup::run(&target, scenario).await,
         Scenario::Deliver(scenario) => deliver::run(&target, scenario).await,
+        Scenario::Soak(scenario) => soak::run(&target, scenario).await,
     }
 }

@@ -46,6 +46,8 @@ pub fn handle(n: usize) -> String {
 /// A tenant created for this run, and its all-scopes key as a ready header.
 #[derive(Clone)]
 pub struct Tenant {
+    /// The tenant's id, for the operator's routes.
+    pub id: Arc<str>,
     http: Client,
     base: Arc<str>,
     auth: HeaderValue,
@@ -53,8 +55,14 @@ pub struct Tenant {
 
 #[derive(Deserialize)]
 struct TenantCreated {
+    tenant: CreatedId,
     #[serde(rename = "apiKey")]
     api_key: ApiKey,
+}
+
+#[derive(Deserialize)]
+struct CreatedId {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +93,7 @@ impl Tenant {
             .context("the server answered an API key that is not a valid header value")?;
         auth.set_sensitive(true);
         Ok(Self {
+            id: created.tenant.id.into(),
             http,
             base: base.into(),
             auth,

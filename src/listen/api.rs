@@ -167,6 +167,12 @@ impl Api {
                  cursor belongs to another one. Pass --since 0, or --since with the head",
                 error["details"]["head"]
             )),
+            StatusCode::GONE if error["code"] == "cursor_expired" => {
+                Failure::Fatal(anyhow::Error::new(CursorExpired {
+                    handle: handle.clone(),
+                    earliest: error["details"]["earliestSeq"].as_u64().unwrap_or(1),
+                }))
+            }
             StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
                 Failure::Transient(format!("{status}: {message}"))
             }
@@ -187,4 +193,17 @@ pub(super) fn error_chain(error: &reqwest::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// The log no longer holds the events after the cursor: they expired or were erased.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the events of {handle} after the saved cursor are no longer held (they expired or were \
+     erased): its log now starts at seq {earliest}. Pass --skip-expired to go on from there, \
+     knowing the events in between never reach the receiver"
+)]
+pub(super) struct CursorExpired {
+    handle: IdentityHandle,
+    /// The first seq the log still holds.
+    pub earliest: u64,
 }

@@ -24,7 +24,7 @@ use crate::domain::secret::SigningSecret;
 mod api;
 mod state;
 
-use api::{Api, EventHeader};
+use api::{Api, CursorExpired, EventHeader};
 use state::{SavedState, load, save};
 
 /// The same budget a webhook receiver gets.
@@ -82,6 +82,12 @@ pub struct ListenArgs {
     /// Forward only these event types (comma-separated), e.g. `email.replied,email.bounced`.
     #[arg(long, value_name = "TYPES")]
     pub types: Option<String>,
+
+    /// When the events after the cursor are no longer held (the tenant's retention removed
+    /// them, or the identity was erased), go on from the first one still held instead of
+    /// stopping. The events in between are lost to the receiver, and a warning says so.
+    #[arg(long)]
+    pub skip_expired: bool,
 
     /// How long each long-poll is held (whole seconds, at most the server's maximum).
     #[arg(long, default_value = "25s", value_parser = long_poll_wait)]
@@ -201,8 +207,26 @@ pub async fn run(args: ListenArgs, shutdown: CancellationToken) -> anyhow::Resul
         let wait = if has_more { Duration::ZERO } else { args.wait };
         let types = args.types.as_deref();
         let pulled = retrying(&shutdown, "pulling events", || api.pull(since, wait, types));
-        let Some(page) = pulled.await? else {
-            return Ok(());
+        let page = match pulled.await {
+            Ok(Some(page)) => page,
+            Ok(None) => return Ok(()),
+            Err(error) => match error.downcast_ref::<CursorExpired>() {
+                Some(expired) if args.skip_expired => {
+                    let skipped_to = expired.earliest.saturating_sub(1);
+                    tracing::warn!(
+                        %handle,
+                        "seqs {} to {skipped_to} are no longer held and were not forwarded; \
+                         going on after seq {skipped_to} (--skip-expired)",
+                        since + 1
+                    );
+                    since = skipped_to;
+                    state.since = since;
+                    save(&state_path, &state).await?;
+                    has_more = true;
+                    continue;
+                }
+                _ => return Err(error),
+            },
         };
         for event in &page.events {
             let header: EventHeader = serde_json::from_str(event.get())

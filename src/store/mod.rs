@@ -69,6 +69,8 @@ pub trait Store:
 {
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
+    /// The database's size on disk in bytes, tables and indexes (and free pages) together.
+    async fn database_bytes(&self) -> StoreResult<u64>;
     /// Closes the connections, once nothing uses the store any more.
     async fn close(&self);
 }

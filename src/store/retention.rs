@@ -78,6 +78,9 @@ pub trait RetentionStore: Send + Sync {
         id: EventId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<StoredEvent>>;
+    /// Makes the space of removed rows reusable, where the database does not on its own
+    /// (PostgreSQL without autovacuum). Never blocks reads or writes.
+    async fn reclaim(&self) -> StoreResult<()>;
     /// When the oldest event any log holds was created.
     async fn oldest_event_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
 }

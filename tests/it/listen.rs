@@ -398,3 +398,35 @@ async fn while_the_receiver_hangs_up_unanswered_the_cursor_stays_and_the_event_w
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_cursor_whose_events_expired_stops_the_listener_unless_it_may_skip_ahead() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let receiver = WebhookReceiver::start().await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let batch = json!({ "events": [no_reply(1), no_reply(2), no_reply(3)] });
+    app.append_ok(&tenant.key, "alice", &batch).await;
+    app.clock.advance(Duration::from_secs(91 * 86_400));
+    app.sweep().await;
+    let state = StateFile::new();
+    let args =
+        |extra: &[&str]| listen_args(&app, &tenant.key, "alice", &receiver.url, &state, extra);
+
+    let error = fails(args(&["--since", "1"])).await;
+    assert!(error.contains("no longer held"), "{error}");
+    assert!(error.contains("starts at seq 4"), "{error}");
+    assert!(error.contains("--skip-expired"), "{error}");
+    assert_eq!(receiver.pending().await, 0);
+
+    // Allowed to skip, it goes on after the last seq removed, and forwards what comes next.
+    let listener = Listener::start(args(&["--since", "1", "--skip-expired"]));
+    assert_eq!(state.cursor_once_waiting(&app).await, Some(3));
+    let appended = app.append_ok(&tenant.key, "alice", &no_reply(4)).await;
+    let request = receiver.next().await;
+    assert_eq!(request.webhook_id(), appended[0]["id"]);
+    assert_eq!(seqs(&[request.json()]), [4]);
+    listener.stop().await;
+    app.stop().await;
+    db.drop().await;
+}

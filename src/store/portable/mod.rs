@@ -6,7 +6,8 @@
 //! What a backend brings, as inherent methods: `reader()` and `writer()` (its pools for
 //! reads and for writes; one pool serves both on PostgreSQL), `begin_write()` (a
 //! transaction holding the write lock from its start where the database needs that), and
-//! `key_revoked(id)` (telling the processes sharing the database of a revoked key).
+//! `key_revoked(id)` (telling the processes sharing the database of a revoked key), and
+//! `reclaim_space()` (what makes removed rows' space reusable, if the database needs it).
 //!
 //! Macros rather than generic code: the same method bodies, type-checked against each
 //! backend's concrete driver, with none of the bounds generic executors need.

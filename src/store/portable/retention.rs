@@ -227,6 +227,10 @@ macro_rules! retention_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn reclaim(&self) -> $crate::store::StoreResult<()> {
+                self.reclaim_space().await
+            }
+
             async fn oldest_event_at(
                 &self,
             ) -> $crate::store::StoreResult<Option<::chrono::DateTime<::chrono::Utc>>> {

@@ -92,6 +92,18 @@ impl PgStore {
         self.pool.begin().await
     }
 
+    /// A plain `VACUUM` (and `ANALYZE`) of the tables the sweep deletes from: their dead
+    /// rows' space becomes reusable even where autovacuum is off. It takes no lock that
+    /// reads or writes wait for, and skips a table another vacuum is working on.
+    async fn reclaim_space(&self) -> StoreResult<()> {
+        sqlx::raw_sql(
+            "VACUUM (ANALYZE, SKIP_LOCKED) events, deliveries, delivery_attempts, identities",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The revocation is committed whatever happens to the notice; another process that
     /// misses it keeps the key for its cache's minute at most.
     async fn key_revoked(&self, id: ApiKeyId) {
@@ -113,6 +125,13 @@ impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn database_bytes(&self) -> StoreResult<u64> {
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(bytes.max(0) as u64)
     }
 
     async fn close(&self) {

@@ -99,6 +99,12 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Nothing to do: SQLite puts a deleted row's pages on its free list, and the next
+    /// inserts take them from there, so the file stops growing.
+    async fn reclaim_space(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// No other process shares the database: this one's listener hears it directly.
     async fn key_revoked(&self, id: ApiKeyId) {
         self.notify(Notice::KeyRevoked(id));
@@ -117,6 +123,17 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    /// The main file's pages, free ones included: what the file holds, not counting a WAL
+    /// that checkpoints keep bounded.
+    async fn database_bytes(&self) -> StoreResult<u64> {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(bytes.max(0) as u64)
     }
 
     /// Readers first, so the writer's connection is the last to close and checkpoints the
