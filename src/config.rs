@@ -131,6 +131,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_RETENTION", default_value = "90d", value_parser = Retention::parse)]
     pub retention: Retention,
 
+    /// How long finished deliveries and their attempts are kept, if shorter than their
+    /// events' retention (unset: as long as their events).
+    #[arg(long, env = "SEQHOOK_DELIVERY_LOG_RETENTION", value_parser = parse_delivery_log_retention)]
+    pub delivery_log_retention: Option<Duration>,
+
     /// How often the retention sweep looks for expired events when the last pass left
     /// nothing behind.
     #[arg(long, env = "SEQHOOK_SWEEP_INTERVAL", default_value = "10s", value_parser = parse_sweep_interval)]
@@ -164,6 +169,14 @@ fn parse_timeout(raw: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// A window as a retention reads it; `forever` is the same as none.
+fn parse_delivery_log_retention(raw: &str) -> Result<Duration, String> {
+    match Retention::parse(raw).map_err(|error| error.to_string())? {
+        Retention::Window(window) => Ok(window),
+        Retention::Forever => Ok(Retention::MAX),
+    }
+}
+
 /// At least 10ms and at most an hour: expired events go within a pass or two of expiring.
 fn parse_sweep_interval(raw: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(raw).map_err(|error| error.to_string())?;
@@ -183,6 +196,7 @@ impl ServeConfig {
         crate::retention::SweepSettings {
             default: self.retention,
             interval: self.sweep_interval,
+            delivery_log: self.delivery_log_retention,
         }
     }
 

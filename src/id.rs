@@ -19,6 +19,13 @@ macro_rules! prefixed_id {
                 Self(Ulid::new())
             }
 
+            /// Below every id made at `at` or later, above every id made before: ids made
+            /// by seqhook are ordered by the time they were made.
+            pub fn floor(at: chrono::DateTime<chrono::Utc>) -> Self {
+                let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+                Self(Ulid::from_parts(millis, 0))
+            }
+
             /// The 128 bits as a UUID: the database stores ids in 16 bytes, and a ULID's
             /// time-ordered bits keep its index append-mostly.
             pub fn as_uuid(&self) -> uuid::Uuid {

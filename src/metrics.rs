@@ -34,6 +34,7 @@ pub struct Metrics {
     pub connections_open: Gauge,
     pub connections_refused: Counter,
     pub events_removed: Counter,
+    pub deliveries_trimmed: Counter,
     pub sweep_last_run: Gauge,
     pub oldest_event_age: Gauge,
     pub database_bytes: Gauge,
@@ -100,6 +101,10 @@ impl Metrics {
             "seqhook_events_removed_total",
             "Events removed by the retention sweep and by erasures, with their deliveries.",
         );
+        let deliveries_trimmed = counter(
+            "seqhook_delivery_log_removed_total",
+            "Finished deliveries removed, with their attempts, by the delivery log's window.",
+        );
         let sweep_last_run = gauge(
             "seqhook_sweep_last_run_timestamp_seconds",
             "When the retention sweep last finished a pass (Unix time).",
@@ -139,6 +144,7 @@ impl Metrics {
             connections_open,
             connections_refused,
             events_removed,
+            deliveries_trimmed,
             sweep_last_run,
             oldest_event_age,
             database_bytes,

@@ -40,6 +40,9 @@ pub struct SweepSettings {
     pub default: Retention,
     /// The pause between passes that found nothing left to remove.
     pub interval: Duration,
+    /// How long finished deliveries and their attempts are kept, when shorter than their
+    /// events' retention.
+    pub delivery_log: Option<Duration>,
 }
 
 /// What one pass did.
@@ -127,6 +130,9 @@ impl Sweeper {
                 .await?;
             }
         }
+        if let Some(window) = self.settings.delivery_log {
+            self.trim_delivery_log(&mut pass, now, window).await?;
+        }
         let unpurged = self.store.unpurged_identities(IDENTITIES_PER_PASS).await?;
         pass.more |= unpurged.len() == IDENTITIES_PER_PASS as usize;
         for identity in unpurged {
@@ -147,7 +153,33 @@ impl Sweeper {
         Ok(pass)
     }
 
-    /// Reclaims removed rows' space once a minute at most, and only after removals.
+    /// Removes finished deliveries older than the delivery log's window, a batch at a time,
+    /// resting as after any step.
+    async fn trim_delivery_log(
+        &self,
+        pass: &mut Pass,
+        now: chrono::DateTime<chrono::Utc>,
+        window: Duration,
+    ) -> StoreResult<()> {
+        let Some(before) = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|window| now.checked_sub_signed(window))
+        else {
+            return Ok(());
+        };
+        let batch = self.batch.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let removed = self.store.trim_delivery_log(before, batch).await?;
+        self.metrics.deliveries_trimmed.increment(removed);
+        pass.more |= removed == u64::from(batch);
+        if removed > 0 {
+            self.reclaim.lock().expect("reclaim lock").0 += removed;
+            tokio::time::sleep(started.elapsed() * REST_FACTOR).await;
+        }
+        Ok(())
+    }
+
+    /// Reclaims removed rows' space every `RECLAIM_EVERY` at most, and only after removals.
     async fn reclaim_if_due(&self, removed: u64) -> StoreResult<()> {
         let due = {
             let mut reclaim = self.reclaim.lock().expect("reclaim lock");

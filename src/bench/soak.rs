@@ -291,7 +291,9 @@ pub(crate) async fn run(target: &Target, args: SoakArgs) -> anyhow::Result<()> {
     for (name, value, floor) in series {
         let values: Vec<f64> = steady.iter().filter_map(|line| value(line)).collect();
         let flat = flatness(&values, floor);
-        all_flat &= flat != Some(false);
+        // A series not measured at all (no RSS without a server pid) says nothing; one
+        // measured on too few lines proves nothing.
+        all_flat &= flat == Some(true) || values.is_empty();
         report.insert(
             name.into(),
             json!({ "series": lines.iter().map(value).collect::<Vec<_>>(), "flat": flat }),
@@ -420,9 +422,11 @@ async fn follow(tenant: Tenant, url: Url, shared: Arc<Shared>, errors: Arc<Error
         if response.status() == StatusCode::GONE {
             // The log moved on without this reader: events it never saw are gone.
             let body: Value = response.json().await.unwrap_or_default();
-            let earliest = body["error"]["details"]["earliestSeq"]
-                .as_u64()
-                .unwrap_or(1);
+            let Some(earliest) = body["error"]["details"]["earliestSeq"].as_u64() else {
+                errors.record("soak", "a 410 without `earliestSeq`");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
             shared
                 .lost_on_poll
                 .fetch_add(earliest.saturating_sub(cursor + 1), Ordering::Relaxed);
@@ -446,8 +450,10 @@ async fn follow(tenant: Tenant, url: Url, shared: Arc<Shared>, errors: Arc<Error
         {
             let mut pending = lock(&shared.pending);
             for event in &page.events {
+                // Seqs skipped, or one seen again.
                 if event.seq != cursor + 1 {
-                    shared.lost_on_poll.fetch_add(1, Ordering::Relaxed);
+                    let lost = event.seq.checked_sub(cursor + 1).unwrap_or(1);
+                    shared.lost_on_poll.fetch_add(lost, Ordering::Relaxed);
                 }
                 cursor = event.seq;
                 if let Some(entry) = pending.get_mut(&event.id) {

@@ -58,8 +58,9 @@ pub async fn erase(
     summary = "Redact an event",
     description = "Replaces the event's `data` with `{\"redacted\": true}` and adds \
         `redactedAt` to its envelope, keeping its `id`, `seq` and `type`, so the log stays \
-        gap-free. Pending deliveries of the event send the tombstone. Redacting it again \
-        changes nothing. Needs `admin`.",
+        gap-free. Every delivery attempt of the event from then on (retries included) sends \
+        the tombstone; one already in flight carries what it was sent with. Redacting it \
+        again changes nothing. Needs `admin`.",
     params(
         ("handle" = inline(IdentityHandle), Path, description = "The identity's handle"),
         ("id" = inline(EventId), Path, description = "The event's id"),

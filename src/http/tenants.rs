@@ -79,6 +79,7 @@ pub struct TenantRetention {
     /// `forever`, or how long events are held: `90d`, `12h`, `10s` (1 second to 36500
     /// days). `null`: the server's default.
     #[schema(required)]
+    #[serde(deserialize_with = "present")]
     retention: Option<Retention>,
 }
 
@@ -123,4 +124,11 @@ pub async fn set_retention(
     }
     state.sweeper.nudge();
     Ok(axum::Json(body))
+}
+
+/// The field must be there, `null` included: a body without it is a mistake, not a reset.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Retention>, D::Error> {
+    Option::deserialize(deserializer)
 }

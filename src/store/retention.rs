@@ -78,8 +78,12 @@ pub trait RetentionStore: Send + Sync {
         id: EventId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<StoredEvent>>;
-    /// Makes the space of removed rows reusable, where the database does not on its own
-    /// (PostgreSQL without autovacuum). Never blocks reads or writes.
+    /// Removes up to `batch` finished deliveries (delivered or given up), with their
+    /// attempts, made before `before`: the delivery log's own, shorter window. Found by
+    /// their time-ordered ids, oldest first; pending ones stay.
+    async fn trim_delivery_log(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
+    /// Makes the space of removed rows reusable, where the database does not do it on its
+    /// own (PostgreSQL with autovacuum off). Never blocks reads or writes.
     async fn reclaim(&self) -> StoreResult<()>;
     /// When the oldest event any log holds was created.
     async fn oldest_event_at(&self) -> StoreResult<Option<DateTime<Utc>>>;

@@ -5,14 +5,16 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use seqhook::config::ServeConfig;
 use serde_json::{Value, json};
 
+use crate::support::process::ServerProcess;
 use crate::support::receiver::{Reply, WebhookReceiver};
-use crate::support::{TestApp, TestDatabase, assert_error, email_sent, seqs};
+use crate::support::{ApiClient, TestApp, TestDatabase, assert_error, email_sent, no_reply, seqs};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-async fn identity(app: &TestApp, key: &str, handle: &str) -> Value {
+async fn identity(app: &ApiClient, key: &str, handle: &str) -> Value {
     let response = app.get(key, &format!("/v1/identities/{handle}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
@@ -410,6 +412,120 @@ async fn a_redacted_event_keeps_its_place_and_its_pending_deliveries_send_the_to
         .post(writer["key"].as_str().unwrap(), &path, &json!({}))
         .await;
     assert_error(refused, StatusCode::FORBIDDEN, "missing_scope").await;
+    app.stop().await;
+    db.drop().await;
+}
+
+/// What `/metrics` says the sweep removed so far.
+async fn removed_so_far(api: &ApiClient) -> u64 {
+    let metrics = api.get("", "/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("seqhook_events_removed_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishes_it() {
+    const EVENTS: u64 = 30_000;
+    let db = TestDatabase::create().await;
+    let env = [
+        ("SEQHOOK_RETENTION", "forever"),
+        ("SEQHOOK_SWEEP_INTERVAL", "50ms"),
+    ];
+    let mut first = ServerProcess::spawn(&db.url, &env).await;
+    let api = TestApp::client_for(first.port);
+    let tenant = api.create_tenant("acme").await;
+    api.put_identity(&tenant.key, "alice").await;
+    for batch in 0..EVENTS / 1_000 {
+        let events: Vec<Value> = (0..1_000).map(|n| no_reply(batch * 1_000 + n)).collect();
+        api.append_ok(&tenant.key, "alice", &json!({ "events": events }))
+            .await;
+    }
+    let set = api.set_retention(&tenant, &json!("1s")).await;
+    assert_eq!(set.status(), StatusCode::OK);
+    // Killed as soon as the sweep is seen removing: a step takes milliseconds and is
+    // followed by a rest four times as long, so most of the log is still there.
+    let removed_at_kill = loop {
+        let removed = removed_so_far(&api).await;
+        if removed > 0 {
+            break removed;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    first.child.kill().await.unwrap();
+    assert!(removed_at_kill < EVENTS, "killed half-way");
+
+    let second = ServerProcess::spawn(&db.url, &env).await;
+    let api = TestApp::client_for(second.port);
+    // Whatever committed before the kill is whole: the log runs unbroken from its earliest
+    // seq, and the events before it are gone.
+    let shown = identity(&api, &tenant.key, "alice").await;
+    let earliest = shown["earliestSeq"].as_u64().unwrap();
+    assert_eq!(shown["headSeq"], EVENTS);
+    if earliest <= EVENTS {
+        let page = api
+            .pull_ok(
+                &tenant.key,
+                "alice",
+                &format!("since={}&limit=10", earliest - 1),
+            )
+            .await;
+        assert_eq!(page["events"][0]["seq"], earliest);
+    }
+    // The next process finishes the sweep.
+    let finished = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let shown = identity(&api, &tenant.key, "alice").await;
+            if shown["earliestSeq"] == EVENTS + 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(finished.is_ok(), "the sweep resumed and finished");
+    let stale = api.pull(&tenant.key, "alice", "since=0").await;
+    assert_error(stale, StatusCode::GONE, "cursor_expired").await;
+    let next = api.append_ok(&tenant.key, "alice", &no_reply(0)).await;
+    assert_eq!(seqs(&next), [EVENTS + 1], "no seq is used again");
+    drop(second);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_delivery_log_keeps_finished_deliveries_for_its_own_window_and_pending_ones_on() {
+    let db = TestDatabase::create().await;
+    let mut config = ServeConfig::for_database(&db.url);
+    config.delivery_log_retention = Some(Duration::from_secs(3_600));
+    let app = TestApp::spawn_with(config).await;
+    let receiver = WebhookReceiver::start().await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let webhook = app
+        .create_webhook(&tenant.key, &json!({ "url": receiver.url }))
+        .await;
+    receiver.script([Reply::Status(200), Reply::Status(500)]);
+    for n in 1..=2 {
+        app.append_ok(&tenant.key, "alice", &email_sent(n)).await;
+        receiver.next().await;
+    }
+    app.recorded(2).await;
+
+    // Within the hour both stay; past it the delivered one goes with its attempt, and the
+    // one still retrying stays, as do both events.
+    app.sweep().await;
+    assert_eq!(delivery_seqs(&app, &tenant.key, &webhook).await, [1, 2]);
+    app.clock.advance(Duration::from_secs(7_200));
+    app.sweep().await;
+    assert_eq!(delivery_seqs(&app, &tenant.key, &webhook).await, [2]);
+    let page = app.pull_ok(&tenant.key, "alice", "since=0").await;
+    assert_eq!(seqs(page["events"].as_array().unwrap()), [1, 2]);
+    let metrics = app.get("", "/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("seqhook_delivery_log_removed_total 1"),
+        "{metrics}"
+    );
     app.stop().await;
     db.drop().await;
 }

@@ -1,5 +1,6 @@
 //! `DeliveryLog`: deliveries with their attempts, as the API shows them, and a retry on
-//! demand.
+//! demand. Deliveries of events no longer held (expired or erased) are not there, even
+//! before the sweep removes them.
 
 macro_rules! delivery_log {
     ($store:ty) => {
@@ -39,7 +40,7 @@ macro_rules! delivery_log {
                     "SELECT {}
                      FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
                      JOIN identities i ON i.id = d.identity_id
-                     WHERE w.tenant_id = $1 AND d.webhook_id = $2
+                     WHERE w.tenant_id = $1 AND d.webhook_id = $2 AND d.seq >= i.earliest_seq
                        AND ($3 IS NULL OR d.status = $3) AND ($4 IS NULL OR i.handle = $4)
                        AND ($5 IS NULL OR d.id > $5)
                      ORDER BY d.id LIMIT $6",
@@ -66,7 +67,7 @@ macro_rules! delivery_log {
                     "SELECT {}
                      FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
                      JOIN identities i ON i.id = d.identity_id
-                     WHERE w.tenant_id = $1 AND d.id = $2",
+                     WHERE w.tenant_id = $1 AND d.id = $2 AND d.seq >= i.earliest_seq",
                     DeliveryRow::COLUMNS
                 ))
                 .bind(tenant.as_uuid())
@@ -85,7 +86,8 @@ macro_rules! delivery_log {
             ) -> $crate::store::StoreResult<Option<$crate::domain::delivery::Delivery>> {
                 let updated = ::sqlx::query(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $3
-                     WHERE id = $2 AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1)",
+                     WHERE id = $2 AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1)
+                       AND seq >= (SELECT earliest_seq FROM identities WHERE id = deliveries.identity_id)",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())

@@ -127,12 +127,10 @@ macro_rules! retention_store {
                 let purge_to = earliest.min(state.purge_from.saturating_add(batch));
                 let mut removed = 0;
                 if state.purge_from < purge_to {
-                    // Attempts go by their deliveries' cascade.
-                    ::sqlx::query(
-                        "DELETE FROM deliveries WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
-                    )
+                    // Attempts go by their deliveries' cascade. Every delivery below the
+                    // step's end goes, not only the step's own: none may outlive its event.
+                    ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
                     .bind(identity.0)
-                    .bind(state.purge_from)
                     .bind(purge_to)
                     .execute(&mut *tx)
                     .await?;
@@ -227,6 +225,24 @@ macro_rules! retention_store {
                 Ok(row.map(Into::into))
             }
 
+            async fn trim_delivery_log(
+                &self,
+                before: ::chrono::DateTime<::chrono::Utc>,
+                batch: u32,
+            ) -> $crate::store::StoreResult<u64> {
+                let removed = ::sqlx::query(
+                    "DELETE FROM deliveries WHERE id IN (
+                         SELECT id FROM deliveries WHERE id < $1 AND status <> 'pending'
+                         ORDER BY id LIMIT $2)",
+                )
+                .bind($crate::id::DeliveryId::floor(before).as_uuid())
+                .bind(i64::from(batch))
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+                Ok(removed)
+            }
+
             async fn reclaim(&self) -> $crate::store::StoreResult<()> {
                 self.reclaim_space().await
             }
@@ -234,8 +250,12 @@ macro_rules! retention_store {
             async fn oldest_event_at(
                 &self,
             ) -> $crate::store::StoreResult<Option<::chrono::DateTime<::chrono::Utc>>> {
+                // Each tenant's oldest through the index the sweep uses: a look-up per
+                // tenant rather than a scan of every identity.
                 let oldest: Option<$crate::store::columns::Timestamp> = ::sqlx::query_scalar(
-                    "SELECT min(oldest_at) FROM identities WHERE erased_at IS NULL",
+                    "SELECT min((SELECT min(i.oldest_at) FROM identities i
+                                 WHERE i.tenant_id = t.id AND i.oldest_at IS NOT NULL))
+                     FROM tenants t",
                 )
                 .fetch_one(self.reader())
                 .await?;

@@ -194,11 +194,14 @@ WHERE identities.id = $1 AND identities.erased_at IS NULL";
 
 #[async_trait]
 impl EventStore for PgStore {
-    /// Looks ids up across all logs: a client id is unique service-wide.
+    /// Looks ids up across all logs: a client id is unique service-wide. Events expired or
+    /// erased but not yet removed are not found.
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
         let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
         let rows: Vec<LocatedEventRow> = sqlx::query_as(
-            "SELECT identity_id, seq, id, type, data, created_at, redacted_at FROM events WHERE id = ANY($1)",
+            "SELECT e.identity_id, e.seq, e.id, e.type, e.data, e.created_at, e.redacted_at
+             FROM events e JOIN identities i ON i.id = e.identity_id
+             WHERE e.id = ANY($1) AND i.erased_at IS NULL AND e.seq >= i.earliest_seq",
         )
         .bind(&ids)
         .fetch_all(&self.pool)

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::PgStore;
@@ -172,33 +171,41 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
+    /// Holds the identity's row (shared) for the enqueueing, so no sweep step or erasure
+    /// commits in between: a delivery is never written for an event just removed.
     async fn replay(&self, request: ReplayRequest<'_>) -> StoreResult<Option<u64>> {
-        let row = sqlx::query(
-            "WITH target AS (
-                SELECT i.id, i.earliest_seq FROM identities i
-                WHERE i.tenant_id = $1 AND i.handle = $3 AND i.erased_at IS NULL
-             ), enqueued AS (
-                INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
-                SELECT seqhook_ulid($5), w.id, e.identity_id, e.seq, e.id, $5, $5
-                FROM webhooks w JOIN target ON true JOIN events e ON e.identity_id = target.id AND e.seq > $4 AND e.seq >= target.earliest_seq
-                WHERE w.tenant_id = $1 AND w.id = $2
-                  AND seqhook_takes_type(w.event_names, w.event_prefixes, e.type)
-                ORDER BY e.seq
-                RETURNING 1
-             )
-             SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM enqueued) AS enqueued",
+        let mut tx = self.pool.begin().await?;
+        let target: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, earliest_seq FROM identities
+             WHERE tenant_id = $1 AND handle = $2 AND erased_at IS NULL
+             FOR SHARE",
+        )
+        .bind(request.tenant.as_uuid())
+        .bind(request.identity.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((identity, earliest)) = target else {
+            return Ok(None);
+        };
+        let enqueued = sqlx::query(
+            "INSERT INTO deliveries (id, webhook_id, identity_id, seq, event_id, created_at, next_attempt_at)
+             SELECT seqhook_ulid($4), w.id, e.identity_id, e.seq, e.id, $4, $4
+             FROM webhooks w JOIN events e ON e.identity_id = $3 AND e.seq > $5
+             WHERE w.tenant_id = $1 AND w.id = $2
+               AND seqhook_takes_type(w.event_names, w.event_prefixes, e.type)
+             ORDER BY e.seq",
         )
         .bind(request.tenant.as_uuid())
         .bind(request.webhook.as_uuid())
-        .bind(request.identity.as_str())
-        .bind(request.since.0)
+        .bind(identity)
         .bind(request.now)
-        .fetch_one(&self.pool)
-        .await?;
-        if row.try_get::<i64, _>("found")? == 0 {
-            return Ok(None);
-        }
-        Ok(Some(row.try_get::<i64, _>("enqueued")? as u64))
+        // Expired events not yet removed are not replayed.
+        .bind(request.since.0.max(earliest - 1))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(enqueued))
     }
 
     async fn pending_deliveries(&self) -> StoreResult<u64> {

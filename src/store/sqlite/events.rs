@@ -78,11 +78,14 @@ LIMIT max(?5, 1)";
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    /// Looks ids up across all logs: a client id is unique service-wide.
+    /// Looks ids up across all logs: a client id is unique service-wide. Events expired or
+    /// erased but not yet removed are not found.
     async fn find_events(&self, ids: &[EventId]) -> StoreResult<Vec<(IdentityKey, StoredEvent)>> {
         let rows: Vec<LocatedEventRow> = sqlx::query_as(
-            "SELECT identity_id, seq, id, type, data, created_at, redacted_at FROM events
-             WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
+            "SELECT e.identity_id, e.seq, e.id, e.type, e.data, e.created_at, e.redacted_at
+             FROM events e JOIN identities i ON i.id = e.identity_id
+             WHERE e.id IN (SELECT unhex(value) FROM json_each(?1))
+               AND i.erased_at IS NULL AND e.seq >= i.earliest_seq",
         )
         .bind(id_list(ids.iter().map(EventId::as_uuid))?)
         .fetch_all(&self.reader)
