@@ -2,9 +2,11 @@
 //! in the background. Each step is one identity's bounded batch in one short transaction,
 //! found through an index on the time of each log's oldest event, so its cost follows what
 //! it removes, not the size of the tables; a crash between steps loses nothing, and the next
-//! pass resumes. Steps are kept short (their batch adapts to take about 5 ms) and paced so
-//! the sweep takes a fifth of one connection's time, however much has expired: the appends,
-//! pulls and deliveries beside it keep their pace.
+//! pass resumes. Steps follow the store's pace, however much has expired: on PostgreSQL,
+//! where a removal blocks no append, batches adapt to take about 50 ms and the sweep rests
+//! four times as long after each (a fifth of one connection); on SQLite, where every step
+//! holds the one writer, about 5 ms and nineteen times as long (a twentieth of the writer).
+//! The appends, pulls and deliveries beside it keep their pace.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,10 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::domain::retention::{REMOVAL_BATCH, Retention};
 
-/// How long one step should hold its identity's row (and, on SQLite, the one writer): the
-/// batch shrinks while steps take longer, and grows back while they are quicker.
-const STEP_TARGET: Duration = Duration::from_millis(5);
-/// The smallest batch: below it, a step's fixed cost would dominate.
+/// The smallest batch: below it, a step's fixed cost would dominate. The batch shrinks while
+/// steps take longer than the store's `removal_step`, and grows back while they are quicker.
 const MIN_BATCH: u32 = 25;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
@@ -29,9 +29,6 @@ use crate::store::{Store, StoreResult};
 const IDENTITIES_PER_PASS: u32 = 100;
 /// Removed rows' space is reclaimed at most this often.
 const RECLAIM_EVERY: Duration = Duration::from_secs(30);
-/// After each step the sweep rests this many times as long as the step took: at most a
-/// fifth of one connection's time goes to removal.
-const REST_FACTOR: u32 = 4;
 
 /// What the sweep needs to know.
 #[derive(Clone, Copy, Debug)]
@@ -174,7 +171,8 @@ impl Sweeper {
         pass.more |= removed == u64::from(batch);
         if removed > 0 {
             self.reclaim.lock().expect("reclaim lock").0 += removed;
-            tokio::time::sleep(started.elapsed() * REST_FACTOR).await;
+            let rest = started.elapsed() * self.store.removal_pace().rest_factor;
+            tokio::time::sleep(rest).await;
         }
         Ok(())
     }
@@ -206,10 +204,12 @@ impl Sweeper {
         let started = Instant::now();
         let swept = step(batch).await?;
         let took = started.elapsed();
+        let pace = self.store.removal_pace();
+        let target = pace.step;
         if swept.more {
-            let adapted = if took > STEP_TARGET * 2 {
+            let adapted = if took > target * 2 {
                 (batch / 2).max(MIN_BATCH)
-            } else if took < STEP_TARGET / 2 {
+            } else if took < target / 2 {
                 batch.saturating_mul(2).min(REMOVAL_BATCH)
             } else {
                 batch
@@ -220,7 +220,7 @@ impl Sweeper {
         pass.events_removed += swept.events;
         pass.more |= swept.more;
         if swept.events > 0 {
-            tokio::time::sleep(took * REST_FACTOR).await;
+            tokio::time::sleep(took * pace.rest_factor).await;
         }
         Ok(())
     }

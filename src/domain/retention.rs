@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Events removed per transaction: each step holds the identity's row lock, so short steps
-/// keep that log's appends from waiting long.
-pub const REMOVAL_BATCH: u32 = 1_000;
+/// The most events one removal step takes on; the sweep adapts its batches below this to
+/// the store's pace.
+pub const REMOVAL_BATCH: u32 = 10_000;
 
 /// How long events are held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

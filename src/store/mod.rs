@@ -38,7 +38,7 @@ pub use outbox::{
     AttemptResult, ClaimRequest, Claimed, ClaimedDelivery, OutboxStore, ReplayRequest, Success,
     Unsendable,
 };
-pub use retention::{Erased, RetentionStore, Swept};
+pub use retention::{Erased, RemovalPace, RetentionStore, Swept};
 pub use tenants::TenantStore;
 pub use webhooks::{WebhookPatch, WebhookStore};
 

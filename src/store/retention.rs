@@ -20,6 +20,16 @@ pub struct Swept {
     pub more: bool,
 }
 
+/// How the sweep paces removal: steps sized to take about `step` (the batch adapts), each
+/// followed by a rest `rest_factor` times as long. Long steps and short rests where a step
+/// blocks nothing else (PostgreSQL); short steps and long rests where it holds the one
+/// writer every append needs (SQLite).
+#[derive(Clone, Copy, Debug)]
+pub struct RemovalPace {
+    pub step: std::time::Duration,
+    pub rest_factor: u32,
+}
+
 /// An identity just erased: its log is no longer readable, its rows go next.
 #[derive(Debug)]
 pub struct Erased {
@@ -54,7 +64,7 @@ pub trait RetentionStore: Send + Sync {
     async fn unpurged_identities(&self, limit: u32) -> StoreResult<Vec<IdentityKey>>;
     /// One step for one identity: moves its earliest seq past at most `batch` events
     /// created before `cutoff` (none without one), and removes at most `batch` events below
-    /// it, with their deliveries and attempts. Holds the identity's row lock for the step.
+    /// it, with their deliveries and attempts.
     async fn sweep_identity(
         &self,
         identity: IdentityKey,
@@ -78,6 +88,8 @@ pub trait RetentionStore: Send + Sync {
         id: EventId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<StoredEvent>>;
+    /// How the sweep should pace its removal on this database.
+    fn removal_pace(&self) -> RemovalPace;
     /// Removes up to `batch` finished deliveries (delivered or given up), with their
     /// attempts, made before `before`: the delivery log's own, shorter window. Found by
     /// their time-ordered ids, oldest first; pending ones stay.

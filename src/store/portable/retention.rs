@@ -1,9 +1,65 @@
 //! `RetentionStore`: sweeping expired events, erasing identities, redacting events. `$lock`
 //! is the clause that takes an identity's row lock (`FOR UPDATE`; nothing on SQLite, whose
-//! write transaction holds the database's one write lock from its start).
+//! write transaction holds the database's one write lock from its start), and `$pace` how
+//! the sweep should pace removal there (`RetentionStore::removal_pace`).
 
 macro_rules! retention_store {
-    ($store:ty, $lock:literal) => {
+    ($store:ty, $lock:literal, $pace:expr) => {
+        impl $store {
+            /// Removes at most `batch` events below the identity's earliest seq, with every
+            /// delivery below the step's end (attempts go by cascade): none may outlive its
+            /// event. `more` carries on what the caller already knows is left.
+            async fn purge_identity(
+                &self,
+                identity: $crate::domain::identity::IdentityKey,
+                batch: i64,
+                more: bool,
+            ) -> $crate::store::StoreResult<$crate::store::Swept> {
+                let mut tx = self.begin_write().await?;
+                let bounds: Option<(i64, i64)> = ::sqlx::query_as(
+                    "SELECT earliest_seq, purge_from FROM identities WHERE id = $1",
+                )
+                .bind(identity.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((earliest, purge_from)) = bounds else {
+                    return Ok($crate::store::Swept::default());
+                };
+                let purge_to = earliest.min(purge_from.saturating_add(batch));
+                if purge_from >= purge_to {
+                    return Ok($crate::store::Swept { events: 0, more });
+                }
+                ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
+                    .bind(identity.0)
+                    .bind(purge_to)
+                    .execute(&mut *tx)
+                    .await?;
+                let removed = ::sqlx::query(
+                    "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
+                )
+                .bind(identity.0)
+                .bind(purge_from)
+                .bind(purge_to)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Another process may have removed the same rows meanwhile: the mark only
+                // moves forward.
+                ::sqlx::query(
+                    "UPDATE identities SET purge_from = $2 WHERE id = $1 AND purge_from < $2",
+                )
+                .bind(identity.0)
+                .bind(purge_to)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::store::Swept {
+                    events: removed,
+                    more: more || purge_to < earliest,
+                })
+            }
+        }
+
         #[::async_trait::async_trait]
         impl $crate::store::RetentionStore for $store {
             async fn tenant_retentions(
@@ -74,6 +130,11 @@ macro_rules! retention_store {
                     .collect())
             }
 
+            /// Two short transactions. The first holds the identity's row only while it
+            /// reads the times of at most `batch` events and moves the earliest seq past the
+            /// expired ones. The second removes rows below the earliest seq, which nothing
+            /// reads or writes any more, and takes the row only to record how far it got:
+            /// the log's appends never wait behind a removal.
             async fn sweep_identity(
                 &self,
                 identity: $crate::domain::identity::IdentityKey,
@@ -83,33 +144,31 @@ macro_rules! retention_store {
                 use $crate::store::columns::Timestamp;
                 use $crate::store::rows::SweepStateRow;
                 let batch = i64::from(batch.max(1));
-                let mut tx = self.begin_write().await?;
-                let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
-                    "SELECT head_seq, earliest_seq, purge_from, oldest_at, erased_at
-                     FROM identities WHERE id = $1 ",
-                    $lock
-                ))
-                .bind(identity.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(state) = state else {
-                    return Ok($crate::store::Swept::default());
-                };
-                let mut earliest = state.earliest_seq;
-                let mut oldest_at = state.oldest_at;
                 let mut expired_left = false;
-                if let Some(cutoff) = cutoff.filter(|_| state.erased_at.is_none()) {
+                if let Some(cutoff) = cutoff {
+                    let mut tx = self.begin_write().await?;
+                    let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
+                        "SELECT head_seq, earliest_seq, erased_at FROM identities WHERE id = $1 ",
+                        $lock
+                    ))
+                    .bind(identity.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(state) = state.filter(|state| state.erased_at.is_none()) else {
+                        return self.purge_identity(identity, batch, false).await;
+                    };
                     // Seqs follow time within a log, so the expired events are a prefix.
                     let held: Vec<(i64, Timestamp)> = ::sqlx::query_as(
                         "SELECT seq, created_at FROM events
                          WHERE identity_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
                     )
                     .bind(identity.0)
-                    .bind(earliest)
+                    .bind(state.earliest_seq)
                     .bind(batch + 1)
                     .fetch_all(&mut *tx)
                     .await?;
-                    oldest_at = None;
+                    let mut earliest = state.earliest_seq;
+                    let mut oldest_at = None;
                     for (advanced, (seq, created_at)) in held.into_iter().enumerate() {
                         if (advanced as i64) < batch && created_at.0 < cutoff {
                             earliest = seq + 1;
@@ -123,42 +182,17 @@ macro_rules! retention_store {
                         // Nothing left after the expired ones: the log holds no event.
                         earliest = earliest.max(state.head_seq + 1);
                     }
-                }
-                let purge_to = earliest.min(state.purge_from.saturating_add(batch));
-                let mut removed = 0;
-                if state.purge_from < purge_to {
-                    // Attempts go by their deliveries' cascade. Every delivery below the
-                    // step's end goes, not only the step's own: none may outlive its event.
-                    ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
-                    .bind(identity.0)
-                    .bind(purge_to)
-                    .execute(&mut *tx)
-                    .await?;
-                    removed = ::sqlx::query(
-                        "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
+                    ::sqlx::query(
+                        "UPDATE identities SET earliest_seq = $2, oldest_at = $3 WHERE id = $1",
                     )
                     .bind(identity.0)
-                    .bind(state.purge_from)
-                    .bind(purge_to)
+                    .bind(earliest)
+                    .bind(oldest_at)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .await?;
+                    tx.commit().await?;
                 }
-                ::sqlx::query(
-                    "UPDATE identities SET earliest_seq = $2, purge_from = $3, oldest_at = $4
-                     WHERE id = $1",
-                )
-                .bind(identity.0)
-                .bind(earliest)
-                .bind(purge_to)
-                .bind(oldest_at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok($crate::store::Swept {
-                    events: removed,
-                    more: purge_to < earliest || expired_left,
-                })
+                self.purge_identity(identity, batch, expired_left).await
             }
 
             async fn erase_identity(
@@ -223,6 +257,10 @@ macro_rules! retention_store {
                 .fetch_optional(self.writer())
                 .await?;
                 Ok(row.map(Into::into))
+            }
+
+            fn removal_pace(&self) -> $crate::store::RemovalPace {
+                $pace
             }
 
             async fn trim_delivery_log(

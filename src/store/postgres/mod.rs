@@ -123,7 +123,16 @@ impl PgStore {
 
 portable::tenant_store!(PgStore, Postgres);
 portable::identity_store!(PgStore);
-portable::retention_store!(PgStore, "FOR UPDATE");
+// Removal holds no row an append needs while it deletes: long steps, fewer commits, and a
+// fifth of one connection's time.
+portable::retention_store!(
+    PgStore,
+    "FOR UPDATE",
+    crate::store::RemovalPace {
+        step: std::time::Duration::from_millis(50),
+        rest_factor: 4,
+    }
+);
 portable::event_type_store!(PgStore);
 portable::webhook_store!(PgStore);
 portable::delivery_log!(PgStore);

@@ -65,8 +65,6 @@ impl TenantRetentionRow {
 pub struct SweepStateRow {
     pub head_seq: i64,
     pub earliest_seq: i64,
-    pub purge_from: i64,
-    pub oldest_at: Option<Timestamp>,
     pub erased_at: Option<Timestamp>,
 }
 

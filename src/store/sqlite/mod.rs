@@ -113,7 +113,16 @@ impl SqliteStore {
 
 portable::tenant_store!(SqliteStore, Sqlite);
 portable::identity_store!(SqliteStore);
-portable::retention_store!(SqliteStore, "");
+// Every step holds the one writer: short steps, so appends never wait long behind one, and
+// a twentieth of the writer's time, so they keep their pace.
+portable::retention_store!(
+    SqliteStore,
+    "",
+    crate::store::RemovalPace {
+        step: std::time::Duration::from_millis(5),
+        rest_factor: 19,
+    }
+);
 portable::event_type_store!(SqliteStore);
 portable::webhook_store!(SqliteStore);
 portable::delivery_log!(SqliteStore);
