@@ -1,7 +1,7 @@
 //! RETENTION: the sweep that removes expired events, with their deliveries and attempts,
-//! in the background. Each step is one identity's bounded batch in one short transaction,
-//! found through an index on the time of each log's oldest event, so its cost follows what
-//! it removes, not the size of the tables; a crash between steps loses nothing, and the next
+//! in the background. Each step is a bounded batch over up to a hundred logs, in two short
+//! transactions; the logs are found through an index on the time of each one's oldest
+//! event, so the sweep's cost follows what it removes, not the size of the tables; a crash between steps loses nothing, and the next
 //! pass resumes. Steps follow the store's pace, however much has expired: on PostgreSQL,
 //! where a removal blocks no append, batches adapt to take about 50 ms and the sweep rests
 //! four times as long after each (a fifth of one connection); on SQLite, where every step
@@ -107,7 +107,7 @@ impl Sweeper {
     }
 
     /// One pass: each tenant's expired logs, then what erasures (or a crash) left behind,
-    /// at most `IDENTITIES_PER_PASS` of each, a bounded batch each.
+    /// at most `IDENTITIES_PER_PASS` of each, one bounded step for each list.
     pub async fn pass(&self) -> StoreResult<Pass> {
         let now = self.clock.now();
         let mut pass = Pass::default();
@@ -120,9 +120,9 @@ impl Sweeper {
                 .expired_identities(tenant, cutoff, IDENTITIES_PER_PASS)
                 .await?;
             pass.more |= expired.len() == IDENTITIES_PER_PASS as usize;
-            for identity in expired {
+            if !expired.is_empty() {
                 self.step(&mut pass, |batch| {
-                    self.store.sweep_identity(identity, Some(cutoff), batch)
+                    self.store.sweep_identities(&expired, Some(cutoff), batch)
                 })
                 .await?;
             }
@@ -132,9 +132,9 @@ impl Sweeper {
         }
         let unpurged = self.store.unpurged_identities(IDENTITIES_PER_PASS).await?;
         pass.more |= unpurged.len() == IDENTITIES_PER_PASS as usize;
-        for identity in unpurged {
+        if !unpurged.is_empty() {
             self.step(&mut pass, |batch| {
-                self.store.sweep_identity(identity, None, batch)
+                self.store.sweep_identities(&unpurged, None, batch)
             })
             .await?;
         }

@@ -39,7 +39,7 @@ impl EventLog {
         while Instant::now() < deadline {
             let step = self
                 .store
-                .sweep_identity(erased.identity, None, REMOVAL_BATCH)
+                .sweep_identities(&[erased.identity], None, REMOVAL_BATCH)
                 .await;
             match step {
                 Ok(swept) => {

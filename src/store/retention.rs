@@ -62,18 +62,18 @@ pub trait RetentionStore: Send + Sync {
     /// Up to `limit` identities with rows left below their earliest seq: an erasure, or a
     /// removal a crash cut short.
     async fn unpurged_identities(&self, limit: u32) -> StoreResult<Vec<IdentityKey>>;
-    /// One step for one identity: moves its earliest seq past at most `batch` events
-    /// created before `cutoff` (none without one), and removes at most `batch` events below
-    /// it, with their deliveries and attempts.
-    async fn sweep_identity(
+    /// One step for several identities at once: moves their earliest seqs past at most
+    /// `batch` events in all created before `cutoff` (none without one), and removes at
+    /// most `batch` events in all below them, with their deliveries and attempts.
+    async fn sweep_identities(
         &self,
-        identity: IdentityKey,
+        identities: &[IdentityKey],
         cutoff: Option<DateTime<Utc>>,
         batch: u32,
     ) -> StoreResult<Swept>;
     /// Erases a live identity: unreadable at once (its earliest seq passes its head), its
     /// bound keys deleted (and announced as revoked). Its rows are removed by
-    /// `sweep_identity` steps. `None` when there is no such live identity.
+    /// `sweep_identities` steps. `None` when there is no such live identity.
     async fn erase_identity(
         &self,
         tenant: TenantId,

@@ -6,56 +6,73 @@
 macro_rules! retention_store {
     ($store:ty, $lock:literal, $pace:expr) => {
         impl $store {
-            /// Removes at most `batch` events below the identity's earliest seq, with every
-            /// delivery below the step's end (attempts go by cascade): none may outlive its
-            /// event. `more` carries on what the caller already knows is left.
-            async fn purge_identity(
+            /// Removes at most `batch` events in all below the identities' earliest seqs,
+            /// with every delivery below each one's step end (attempts go by cascade): none
+            /// may outlive its event. The deletes come first and the marks last, so the
+            /// identities' rows are held only from the marks to the commit. `more` carries
+            /// on what the caller already knows is left.
+            async fn purge_identities(
                 &self,
-                identity: $crate::domain::identity::IdentityKey,
+                identities: &[$crate::domain::identity::IdentityKey],
                 batch: i64,
-                more: bool,
+                mut more: bool,
             ) -> $crate::store::StoreResult<$crate::store::Swept> {
                 let mut tx = self.begin_write().await?;
-                let bounds: Option<(i64, i64)> = ::sqlx::query_as(
-                    "SELECT earliest_seq, purge_from FROM identities WHERE id = $1",
-                )
-                .bind(identity.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((earliest, purge_from)) = bounds else {
-                    return Ok($crate::store::Swept::default());
-                };
-                let purge_to = earliest.min(purge_from.saturating_add(batch));
-                if purge_from >= purge_to {
-                    return Ok($crate::store::Swept { events: 0, more });
-                }
-                ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
+                let mut budget = batch;
+                let mut marks = Vec::new();
+                let mut removed = 0;
+                for identity in identities {
+                    let bounds: Option<(i64, i64)> = ::sqlx::query_as(
+                        "SELECT earliest_seq, purge_from FROM identities WHERE id = $1",
+                    )
                     .bind(identity.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((earliest, purge_from)) = bounds else {
+                        continue;
+                    };
+                    if purge_from >= earliest {
+                        continue;
+                    }
+                    if budget <= 0 {
+                        more = true;
+                        break;
+                    }
+                    let purge_to = earliest.min(purge_from.saturating_add(budget));
+                    more |= purge_to < earliest;
+                    ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
+                        .bind(identity.0)
+                        .bind(purge_to)
+                        .execute(&mut *tx)
+                        .await?;
+                    let events = ::sqlx::query(
+                        "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
+                    )
+                    .bind(identity.0)
+                    .bind(purge_from)
+                    .bind(purge_to)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    removed += events;
+                    budget -= (purge_to - purge_from).max(1);
+                    marks.push((identity.0, purge_to));
+                }
+                // Another process may have removed the same rows meanwhile: a mark only
+                // moves forward.
+                for (identity, purge_to) in marks {
+                    ::sqlx::query(
+                        "UPDATE identities SET purge_from = $2 WHERE id = $1 AND purge_from < $2",
+                    )
+                    .bind(identity)
                     .bind(purge_to)
                     .execute(&mut *tx)
                     .await?;
-                let removed = ::sqlx::query(
-                    "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
-                )
-                .bind(identity.0)
-                .bind(purge_from)
-                .bind(purge_to)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                // Another process may have removed the same rows meanwhile: the mark only
-                // moves forward.
-                ::sqlx::query(
-                    "UPDATE identities SET purge_from = $2 WHERE id = $1 AND purge_from < $2",
-                )
-                .bind(identity.0)
-                .bind(purge_to)
-                .execute(&mut *tx)
-                .await?;
+                }
                 tx.commit().await?;
                 Ok($crate::store::Swept {
                     events: removed,
-                    more: more || purge_to < earliest,
+                    more,
                 })
             }
         }
@@ -130,69 +147,81 @@ macro_rules! retention_store {
                     .collect())
             }
 
-            /// Two short transactions. The first holds the identity's row only while it
-            /// reads the times of at most `batch` events and moves the earliest seq past the
-            /// expired ones. The second removes rows below the earliest seq, which nothing
-            /// reads or writes any more, and takes the row only to record how far it got:
-            /// the log's appends never wait behind a removal.
-            async fn sweep_identity(
+            /// Two short transactions for all the identities, whatever their number. The
+            /// first holds their rows (taken in id order, as appends take them) only while
+            /// it reads the times of at most `batch` events in all and moves each earliest
+            /// seq past the expired ones. The second removes rows below the earliest seqs,
+            /// which nothing reads or writes any more: the logs' appends never wait behind
+            /// a removal.
+            async fn sweep_identities(
                 &self,
-                identity: $crate::domain::identity::IdentityKey,
+                identities: &[$crate::domain::identity::IdentityKey],
                 cutoff: Option<::chrono::DateTime<::chrono::Utc>>,
                 batch: u32,
             ) -> $crate::store::StoreResult<$crate::store::Swept> {
                 use $crate::store::columns::Timestamp;
                 use $crate::store::rows::SweepStateRow;
                 let batch = i64::from(batch.max(1));
+                let mut identities = identities.to_vec();
+                identities.sort_unstable();
+                identities.dedup();
                 let mut expired_left = false;
                 if let Some(cutoff) = cutoff {
+                    let mut budget = batch;
                     let mut tx = self.begin_write().await?;
-                    let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
-                        "SELECT head_seq, earliest_seq, erased_at FROM identities WHERE id = $1 ",
-                        $lock
-                    ))
-                    .bind(identity.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(state) = state.filter(|state| state.erased_at.is_none()) else {
-                        return self.purge_identity(identity, batch, false).await;
-                    };
-                    // Seqs follow time within a log, so the expired events are a prefix.
-                    let held: Vec<(i64, Timestamp)> = ::sqlx::query_as(
-                        "SELECT seq, created_at FROM events
-                         WHERE identity_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                    )
-                    .bind(identity.0)
-                    .bind(state.earliest_seq)
-                    .bind(batch + 1)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let mut earliest = state.earliest_seq;
-                    let mut oldest_at = None;
-                    for (advanced, (seq, created_at)) in held.into_iter().enumerate() {
-                        if (advanced as i64) < batch && created_at.0 < cutoff {
-                            earliest = seq + 1;
-                        } else {
-                            expired_left = created_at.0 < cutoff;
-                            oldest_at = Some(created_at);
+                    for identity in &identities {
+                        if budget <= 0 {
+                            expired_left = true;
                             break;
                         }
+                        let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
+                            "SELECT head_seq, earliest_seq, erased_at FROM identities WHERE id = $1 ",
+                            $lock
+                        ))
+                        .bind(identity.0)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let Some(state) = state.filter(|state| state.erased_at.is_none()) else {
+                            continue;
+                        };
+                        // Seqs follow time within a log, so the expired events are a prefix.
+                        let held: Vec<(i64, Timestamp)> = ::sqlx::query_as(
+                            "SELECT seq, created_at FROM events
+                             WHERE identity_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                        )
+                        .bind(identity.0)
+                        .bind(state.earliest_seq)
+                        .bind(budget + 1)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        let mut earliest = state.earliest_seq;
+                        let mut oldest_at = None;
+                        for (advanced, (seq, created_at)) in held.into_iter().enumerate() {
+                            if (advanced as i64) < budget && created_at.0 < cutoff {
+                                earliest = seq + 1;
+                            } else {
+                                expired_left |= created_at.0 < cutoff;
+                                oldest_at = Some(created_at);
+                                break;
+                            }
+                        }
+                        if oldest_at.is_none() {
+                            // Nothing left after the expired ones: the log holds no event.
+                            earliest = earliest.max(state.head_seq + 1);
+                        }
+                        budget -= (earliest - state.earliest_seq).max(1);
+                        ::sqlx::query(
+                            "UPDATE identities SET earliest_seq = $2, oldest_at = $3 WHERE id = $1",
+                        )
+                        .bind(identity.0)
+                        .bind(earliest)
+                        .bind(oldest_at)
+                        .execute(&mut *tx)
+                        .await?;
                     }
-                    if oldest_at.is_none() {
-                        // Nothing left after the expired ones: the log holds no event.
-                        earliest = earliest.max(state.head_seq + 1);
-                    }
-                    ::sqlx::query(
-                        "UPDATE identities SET earliest_seq = $2, oldest_at = $3 WHERE id = $1",
-                    )
-                    .bind(identity.0)
-                    .bind(earliest)
-                    .bind(oldest_at)
-                    .execute(&mut *tx)
-                    .await?;
                     tx.commit().await?;
                 }
-                self.purge_identity(identity, batch, expired_left).await
+                self.purge_identities(&identities, batch, expired_left).await
             }
 
             async fn erase_identity(

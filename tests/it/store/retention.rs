@@ -42,7 +42,7 @@ async fn a_sweep_cut_off_half_way_leaves_a_consistent_log_and_another_process_fi
     assert_eq!(expired, [fx.alice.key]);
     let step = fx
         .store
-        .sweep_identity(fx.alice.key, Some(cutoff), 2)
+        .sweep_identities(&[fx.alice.key], Some(cutoff), 2)
         .await
         .unwrap();
     assert_eq!(
@@ -72,7 +72,7 @@ async fn a_sweep_cut_off_half_way_leaves_a_consistent_log_and_another_process_fi
     let expired = store.expired_identities(tenant, cutoff, 10).await.unwrap();
     assert_eq!(expired, [fx.alice.key]);
     let step = store
-        .sweep_identity(fx.alice.key, Some(cutoff), 100)
+        .sweep_identities(&[fx.alice.key], Some(cutoff), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -152,7 +152,7 @@ async fn an_erasure_is_unreadable_at_once_and_its_rows_go_in_steps_that_resume()
     // One step, then the process stops; the next one finds what is left and removes it.
     let step = fx
         .store
-        .sweep_identity(fx.alice.key, None, 2)
+        .sweep_identities(&[fx.alice.key], None, 2)
         .await
         .unwrap();
     assert_eq!(
@@ -166,7 +166,7 @@ async fn an_erasure_is_unreadable_at_once_and_its_rows_go_in_steps_that_resume()
     let store = open(&fx.db).await;
     assert_eq!(store.unpurged_identities(10).await.unwrap(), [fx.alice.key]);
     while store
-        .sweep_identity(fx.alice.key, None, 2)
+        .sweep_identities(&[fx.alice.key], None, 2)
         .await
         .unwrap()
         .more
@@ -307,5 +307,49 @@ async fn a_tenants_retention_is_stored_as_set() {
     }
     let stranger = seqhook::id::TenantId::generate();
     assert!(!fx.store.set_tenant_retention(stranger, None).await.unwrap());
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn one_step_sweeps_many_logs_within_one_budget() {
+    let fx = Fixture::new().await;
+    let bob = fx.identity("bob").await;
+    let carol = fx.identity("carol").await;
+    fx.append(&fx.alice, &["email.sent"; 3]).await;
+    fx.append(&bob, &["email.sent"; 3]).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let kept = fx.append(&carol, &["email.sent"]).await;
+    let cutoff = kept[0].created_at;
+    let logs = [carol.key, bob.key, fx.alice.key];
+
+    let first = fx
+        .store
+        .sweep_identities(&logs, Some(cutoff), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        Swept {
+            events: 4,
+            more: true
+        },
+        "the budget is shared"
+    );
+    let second = fx
+        .store
+        .sweep_identities(&logs, Some(cutoff), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Swept {
+            events: 2,
+            more: false
+        }
+    );
+    for (identity, earliest) in [(fx.alice.key, 4), (bob.key, 4), (carol.key, 1)] {
+        let page = fx.store.read_events(everything(identity)).await.unwrap();
+        assert_eq!(page.earliest, Seq(earliest));
+    }
     fx.finish().await;
 }
