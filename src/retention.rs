@@ -208,7 +208,9 @@ impl Sweeper {
         let target = pace.step;
         if swept.more {
             let adapted = if took > target * 2 {
-                (batch / 2).max(MIN_BATCH)
+                // In proportion, so one long step brings the next near the target at once.
+                let scaled = u128::from(batch) * target.as_micros() / took.as_micros().max(1);
+                u32::try_from(scaled).unwrap_or(batch).max(MIN_BATCH)
             } else if took < target / 2 {
                 batch.saturating_mul(2).min(REMOVAL_BATCH)
             } else {

@@ -11,6 +11,13 @@ use crate::domain::identity::{IdentityHandle, IdentityKey};
 use crate::domain::retention::Retention;
 use crate::id::{ApiKeyId, EventId, TenantId};
 
+/// What one log's share of a step costs its budget, in events: a log with work costs at
+/// least what its statements take, about as long as removing 50 events, so a step over
+/// many logs with a few expired events each stays as short as one over a single log.
+pub(crate) fn step_cost(events: i64) -> i64 {
+    if events > 0 { events.max(50) } else { 1 }
+}
+
 /// What one bounded step of removal did to one identity's log.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {

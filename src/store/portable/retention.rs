@@ -55,7 +55,7 @@ macro_rules! retention_store {
                     .await?
                     .rows_affected();
                     removed += events;
-                    budget -= (purge_to - purge_from).max(1);
+                    budget -= $crate::store::retention::step_cost(purge_to - purge_from);
                     marks.push((identity.0, purge_to));
                 }
                 // Another process may have removed the same rows meanwhile: a mark only
@@ -209,7 +209,7 @@ macro_rules! retention_store {
                             // Nothing left after the expired ones: the log holds no event.
                             earliest = earliest.max(state.head_seq + 1);
                         }
-                        budget -= (earliest - state.earliest_seq).max(1);
+                        budget -= $crate::store::retention::step_cost(earliest - state.earliest_seq);
                         ::sqlx::query(
                             "UPDATE identities SET earliest_seq = $2, oldest_at = $3 WHERE id = $1",
                         )
