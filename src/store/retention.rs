@@ -27,13 +27,14 @@ pub struct Swept {
     pub more: bool,
 }
 
-/// How the sweep paces removal: steps sized to take about `step` (the batch adapts), each
-/// followed by a rest `rest_factor` times as long. Long steps and short rests where a step
-/// blocks nothing else (PostgreSQL); short steps and long rests where it holds the one
-/// writer every append needs (SQLite).
+/// How the sweep paces removal: steps of at most `batch` events, each followed by a rest
+/// `rest_factor` times as long as the step took (so the sweep backs off by itself when the
+/// database is busy). Large steps and short rests where a step blocks nothing else
+/// (PostgreSQL); small steps and long rests where it holds the one writer every append
+/// needs (SQLite).
 #[derive(Clone, Copy, Debug)]
 pub struct RemovalPace {
-    pub step: std::time::Duration,
+    pub batch: u32,
     pub rest_factor: u32,
 }
 

@@ -123,13 +123,13 @@ impl PgStore {
 
 portable::tenant_store!(PgStore, Postgres);
 portable::identity_store!(PgStore);
-// Removal holds no row an append needs while it deletes: long steps, fewer commits, and a
+// Removal holds no row an append needs while it deletes: large steps, fewer commits, and a
 // fifth of one connection's time.
 portable::retention_store!(
     PgStore,
     "FOR UPDATE",
     crate::store::RemovalPace {
-        step: std::time::Duration::from_millis(50),
+        batch: 5_000,
         rest_factor: 4,
     }
 );

@@ -113,13 +113,13 @@ impl SqliteStore {
 
 portable::tenant_store!(SqliteStore, Sqlite);
 portable::identity_store!(SqliteStore);
-// Every step holds the one writer: short steps, so appends never wait long behind one, and
-// a twentieth of the writer's time, so they keep their pace.
+// Every step holds the one writer: small steps (a few milliseconds), so appends never wait
+// long behind one, and a twentieth of the writer's time, so they keep their pace.
 portable::retention_store!(
     SqliteStore,
     "",
     crate::store::RemovalPace {
-        step: std::time::Duration::from_millis(5),
+        batch: 500,
         rest_factor: 19,
     }
 );
