@@ -446,7 +446,8 @@ async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishe
     let set = api.set_retention(&tenant, &json!("1s")).await;
     assert_eq!(set.status(), StatusCode::OK);
     // Killed as soon as the sweep is seen removing: a step takes milliseconds and is
-    // followed by a rest four times as long, so most of the log is still there.
+    // followed by a rest four times as long, so most of the log is still there. The sweep
+    // runs in another process, whose metrics are the only witness of it: polled.
     let removed_at_kill = loop {
         let removed = removed_so_far(&api).await;
         if removed > 0 {
@@ -483,7 +484,7 @@ async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishe
         }
         break;
     }
-    // The next process finishes the sweep.
+    // The next process finishes the sweep, as its identity's page shows: polled, as above.
     let finished = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let shown = identity(&api, &tenant.key, "alice").await;

@@ -115,6 +115,15 @@ pub fn event(event_type: &str) -> NewEvent {
     }
 }
 
+/// Returns once the store's clock (the wall clock, stamping to the millisecond) has moved
+/// past `stamp`, so the next append is stamped later than the last one.
+pub async fn past(stamp: DateTime<Utc>) {
+    use chrono::SubsecRound;
+    while Utc::now().trunc_subsecs(3) <= stamp {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Whole seconds from `at`, as the delivery clock counts.
 pub fn after(at: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     at + chrono::Duration::seconds(seconds)

@@ -1,8 +1,6 @@
 //! `RetentionStore`: sweeps in bounded steps that a crash can cut anywhere, erasures whose
 //! rows go in steps too, redaction.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use seqhook::domain::cursor::Seq;
 use seqhook::domain::identity::IdentityHandle;
@@ -28,8 +26,8 @@ async fn a_sweep_cut_off_half_way_leaves_a_consistent_log_and_another_process_fi
     let fx = Fixture::new().await;
     let webhook = fx.webhook(|_| {}).await;
     let old = fx.append(&fx.alice, &["email.sent"; 5]).await;
-    // Distinct milliseconds between the old events and the new ones.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The new events are stamped in a later millisecond than the old ones.
+    super::past(old[4].created_at).await;
     let new = fx.append(&fx.alice, &["email.sent"; 2]).await;
     let cutoff = new[0].created_at;
     let tenant = fx.tenant.tenant.id;
@@ -316,8 +314,8 @@ async fn one_step_sweeps_many_logs_within_one_budget() {
     let bob = fx.identity("bob").await;
     let carol = fx.identity("carol").await;
     fx.append(&fx.alice, &["email.sent"; 3]).await;
-    fx.append(&bob, &["email.sent"; 3]).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    let bobs = fx.append(&bob, &["email.sent"; 3]).await;
+    super::past(bobs[2].created_at).await;
     let kept = fx.append(&carol, &["email.sent"]).await;
     let cutoff = kept[0].created_at;
     let logs = [carol.key, bob.key, fx.alice.key];
