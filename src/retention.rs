@@ -1,11 +1,12 @@
 //! RETENTION: the sweep that removes expired events, with their deliveries and attempts,
-//! in the background. Each step is a bounded batch over up to a hundred logs, in two short
-//! transactions; the logs are found through an index on the time of each one's oldest
-//! event, so the sweep's cost follows what it removes, not the size of the tables. A crash
-//! between steps loses nothing, and the next pass resumes. Steps follow the store's pace,
-//! however much has expired: on PostgreSQL, where a removal blocks no append, up to 5,000
-//! events a step and a rest four times as long as the step took (a fifth of one
-//! connection); on SQLite, where every step holds the one writer, up to 500 and nineteen
+//! in the background. Each step is a bounded batch shared evenly over up to a hundred
+//! logs, in two short transactions of a fixed number of statements whatever the number of
+//! logs; the logs are found through an index on the time of each one's oldest event, so
+//! the sweep's cost follows what it removes, not the size of the tables. A crash between
+//! steps loses nothing, and the next pass resumes. Steps follow the store's pace, however
+//! much has expired: on PostgreSQL, where a removal blocks no append, up to 5,000 events a
+//! step and a rest four times as long as the step held its connection (a fifth of one
+//! connection); on SQLite, where every step holds the one writer, up to 250 and nineteen
 //! times as long (a twentieth of the writer). The appends, pulls and deliveries beside it
 //! keep their pace.
 
@@ -187,21 +188,25 @@ impl Sweeper {
         Ok(())
     }
 
-    /// One bounded step, then a rest in proportion to it.
+    /// One bounded step, then a rest in proportion to the time it held its connection.
     async fn step<F, Fut>(&self, pass: &mut Pass, step: F) -> StoreResult<()>
     where
         F: FnOnce(u32) -> Fut,
         Fut: Future<Output = StoreResult<crate::store::Swept>>,
     {
         let pace = self.store.removal_pace();
-        let started = Instant::now();
         let swept = step(pace.batch).await?;
-        let took = started.elapsed();
+        tracing::debug!(
+            events = swept.events,
+            more = swept.more,
+            held = ?swept.held,
+            "sweep step"
+        );
         self.metrics.events_removed.increment(swept.events);
         pass.events_removed += swept.events;
         pass.more |= swept.more;
         if swept.events > 0 {
-            tokio::time::sleep(took * pace.rest_factor).await;
+            tokio::time::sleep(swept.held * pace.rest_factor).await;
         }
         Ok(())
     }

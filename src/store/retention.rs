@@ -11,25 +11,22 @@ use crate::domain::identity::{IdentityHandle, IdentityKey};
 use crate::domain::retention::Retention;
 use crate::id::{ApiKeyId, EventId, TenantId};
 
-/// What one log's share of a step costs its budget, in events: a log with work costs at
-/// least what its statements take, about as long as removing 50 events, so a step over
-/// many logs with a few expired events each stays as short as one over a single log.
-pub(crate) fn step_cost(events: i64) -> i64 {
-    if events > 0 { events.max(50) } else { 1 }
-}
-
-/// What one bounded step of removal did to one identity's log.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// What one bounded step of removal did.
+#[derive(Debug, Default)]
 pub struct Swept {
     /// Events removed, with their deliveries and attempts.
     pub events: u64,
-    /// Whether the log has more to remove: the step stopped at its bound.
+    /// Whether the logs have more to remove: the step stopped at its bound.
     pub more: bool,
+    /// How long the step's transactions held their connection, from the first statement to
+    /// the commit: on SQLite, how long appends could not write. Waiting for the writer is
+    /// not counted, so a busy database does not stretch the rest that follows.
+    pub held: std::time::Duration,
 }
 
 /// How the sweep paces removal: steps of at most `batch` events, each followed by a rest
-/// `rest_factor` times as long as the step took (so the sweep backs off by itself when the
-/// database is busy). Large steps and short rests where a step blocks nothing else
+/// `rest_factor` times as long as the step held its connection (so the sweep backs off by
+/// itself when the database is slow). Large steps and short rests where a step blocks nothing else
 /// (PostgreSQL); small steps and long rests where it holds the one writer every append
 /// needs (SQLite).
 #[derive(Clone, Copy, Debug)]

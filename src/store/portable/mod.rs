@@ -8,6 +8,9 @@
 //! transaction holding the write lock from its start where the database needs that), and
 //! `key_revoked(id)` (telling the processes sharing the database of a revoked key), and
 //! `reclaim_space()` (what makes removed rows' space reusable, if the database needs it).
+//! For the sweep: `identity_set(ids)` (identities bound as one value), `lock_identities`
+//! (their rows locked in id order, where other transactions could take them) and
+//! `purge_ranges` (ranges of several logs' rows removed in a fixed number of statements).
 //!
 //! Macros rather than generic code: the same method bodies, type-checked against each
 //! backend's concrete driver, with none of the bounds generic executors need.
@@ -22,6 +25,6 @@ mod webhooks;
 pub(crate) use deliveries::delivery_log;
 pub(crate) use event_types::event_type_store;
 pub(crate) use identities::identity_store;
-pub(crate) use retention::retention_store;
+pub(crate) use retention::{PurgeRange, retention_store};
 pub(crate) use tenants::tenant_store;
 pub(crate) use webhooks::webhook_store;

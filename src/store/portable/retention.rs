@@ -1,79 +1,106 @@
-//! `RetentionStore`: sweeping expired events, erasing identities, redacting events. `$lock`
-//! is the clause that takes an identity's row lock (`FOR UPDATE`; nothing on SQLite, whose
-//! write transaction holds the database's one write lock from its start), and `$pace` how
-//! the sweep should pace removal there (`RetentionStore::removal_pace`).
+//! `RetentionStore`: sweeping expired events, erasing identities, redacting events.
+//! `$identities_in` matches `id` against the set bound as `$1` from `Self::identity_set`,
+//! and `$pace` is how the sweep should pace removal there (`RetentionStore::removal_pace`).
+//! The backend locks identities (`Self::lock_identities`) and removes ranges of rows
+//! (`Self::purge_ranges`), where the two databases need different statements.
+
+/// Rows `[from, to)` of one identity's log to remove in a sweep step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PurgeRange {
+    pub identity: i64,
+    pub from: i64,
+    pub to: i64,
+}
 
 macro_rules! retention_store {
-    ($store:ty, $lock:literal, $pace:expr) => {
+    ($store:ty, $db:ty, $identities_in:literal, $pace:expr) => {
         impl $store {
+            /// Moves the identities' earliest seqs past their expired events, at most `cap`
+            /// events each, in one statement whatever their number. Seqs follow time within
+            /// a log, so the expired events are a prefix: each log's new earliest seq is its
+            /// first event at or after the cutoff, or its head + 1 when none is. The rows
+            /// must be locked first, so that this statement's snapshot holds every append
+            /// to them. Answers whether any log still holds expired events.
+            async fn advance_earliest(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                identities: &[$crate::domain::identity::IdentityKey],
+                cutoff: ::chrono::DateTime<::chrono::Utc>,
+                cap: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::columns::Timestamp;
+                let oldest: Vec<Option<Timestamp>> = ::sqlx::query_scalar(concat!(
+                    "UPDATE identities AS i SET
+                         earliest_seq = moved.earliest_seq,
+                         oldest_at = (SELECT e.created_at FROM events e
+                                      WHERE e.identity_id = i.id AND e.seq = moved.earliest_seq)
+                     FROM (
+                         SELECT l.id, coalesce(
+                             (SELECT e.seq FROM events e
+                              WHERE e.identity_id = l.id AND e.seq >= l.earliest_seq
+                                AND e.seq < l.earliest_seq + $3 AND e.created_at >= $2
+                              ORDER BY e.seq LIMIT 1),
+                             CASE WHEN l.head_seq + 1 < l.earliest_seq + $3
+                                  THEN l.head_seq + 1 ELSE l.earliest_seq + $3 END
+                         ) AS earliest_seq
+                         FROM identities l
+                         WHERE l.id ",
+                    $identities_in,
+                    " AND l.erased_at IS NULL AND l.oldest_at < $2
+                     ) AS moved
+                     WHERE i.id = moved.id
+                     RETURNING oldest_at"
+                ))
+                .bind(Self::identity_set(identities)?)
+                .bind(Timestamp(cutoff))
+                .bind(cap)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(oldest.into_iter().flatten().any(|at| at.0 < cutoff))
+            }
+
             /// Removes at most `batch` events in all below the identities' earliest seqs,
-            /// with every delivery below each one's step end (attempts go by cascade): none
-            /// may outlive its event. The deletes come first and the marks last, so the
-            /// identities' rows are held only from the marks to the commit. `more` carries
-            /// on what the caller already knows is left.
+            /// shared evenly among the logs with rows to remove, with every delivery below
+            /// each one's step end (attempts go by cascade): none may outlive its event.
+            /// A fixed number of statements whatever the number of logs. `more` carries on
+            /// what the caller already knows is left.
             async fn purge_identities(
                 &self,
                 identities: &[$crate::domain::identity::IdentityKey],
                 batch: i64,
                 mut more: bool,
+                mut held: ::std::time::Duration,
             ) -> $crate::store::StoreResult<$crate::store::Swept> {
                 let mut tx = self.begin_write().await?;
-                let mut budget = batch;
-                let mut marks = Vec::new();
-                let mut removed = 0;
-                for identity in identities {
-                    let bounds: Option<(i64, i64)> = ::sqlx::query_as(
-                        "SELECT earliest_seq, purge_from FROM identities WHERE id = $1",
-                    )
-                    .bind(identity.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some((earliest, purge_from)) = bounds else {
-                        continue;
-                    };
-                    if purge_from >= earliest {
-                        continue;
-                    }
-                    if budget <= 0 {
-                        more = true;
-                        break;
-                    }
-                    let purge_to = earliest.min(purge_from.saturating_add(budget));
-                    more |= purge_to < earliest;
-                    ::sqlx::query("DELETE FROM deliveries WHERE identity_id = $1 AND seq < $2")
-                        .bind(identity.0)
-                        .bind(purge_to)
-                        .execute(&mut *tx)
-                        .await?;
-                    let events = ::sqlx::query(
-                        "DELETE FROM events WHERE identity_id = $1 AND seq >= $2 AND seq < $3",
-                    )
-                    .bind(identity.0)
-                    .bind(purge_from)
-                    .bind(purge_to)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    removed += events;
-                    budget -= $crate::store::retention::step_cost(purge_to - purge_from);
-                    marks.push((identity.0, purge_to));
+                let started = ::std::time::Instant::now();
+                let unpurged: Vec<(i64, i64, i64)> = ::sqlx::query_as(concat!(
+                    "SELECT id, purge_from, earliest_seq FROM identities WHERE id ",
+                    $identities_in,
+                    " AND purge_from < earliest_seq ORDER BY id"
+                ))
+                .bind(Self::identity_set(identities)?)
+                .fetch_all(&mut *tx)
+                .await?;
+                if unpurged.is_empty() {
+                    tx.commit().await?;
+                    return Ok($crate::store::Swept {
+                        events: 0,
+                        more,
+                        held: held + started.elapsed(),
+                    });
                 }
-                // Another process may have removed the same rows meanwhile: a mark only
-                // moves forward.
-                for (identity, purge_to) in marks {
-                    ::sqlx::query(
-                        "UPDATE identities SET purge_from = $2 WHERE id = $1 AND purge_from < $2",
-                    )
-                    .bind(identity)
-                    .bind(purge_to)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let cap = (batch / unpurged.len() as i64).max(1);
+                let ranges: Vec<$crate::store::portable::PurgeRange> = unpurged
+                    .into_iter()
+                    .map(|(identity, from, earliest)| {
+                        let to = earliest.min(from.saturating_add(cap));
+                        more |= to < earliest;
+                        $crate::store::portable::PurgeRange { identity, from, to }
+                    })
+                    .collect();
+                let events = Self::purge_ranges(&mut tx, &ranges).await?;
                 tx.commit().await?;
-                Ok($crate::store::Swept {
-                    events: removed,
-                    more,
-                })
+                held += started.elapsed();
+                Ok($crate::store::Swept { events, more, held })
             }
         }
 
@@ -147,81 +174,38 @@ macro_rules! retention_store {
                     .collect())
             }
 
-            /// Two short transactions for all the identities, whatever their number. The
-            /// first holds their rows (taken in id order, as appends take them) only while
-            /// it reads the times of at most `batch` events in all and moves each earliest
-            /// seq past the expired ones. The second removes rows below the earliest seqs,
-            /// which nothing reads or writes any more: the logs' appends never wait behind
-            /// a removal.
+            /// Two short transactions for all the identities, a fixed number of statements
+            /// whatever their number. The first holds their rows (locked in id order, as
+            /// appends take them) only while it moves each earliest seq past at most an
+            /// even share of `batch` expired events. The second removes rows below the
+            /// earliest seqs, which nothing reads or writes any more: the logs' appends
+            /// never wait behind a removal.
             async fn sweep_identities(
                 &self,
                 identities: &[$crate::domain::identity::IdentityKey],
                 cutoff: Option<::chrono::DateTime<::chrono::Utc>>,
                 batch: u32,
             ) -> $crate::store::StoreResult<$crate::store::Swept> {
-                use $crate::store::columns::Timestamp;
-                use $crate::store::rows::SweepStateRow;
                 let batch = i64::from(batch.max(1));
                 let mut identities = identities.to_vec();
                 identities.sort_unstable();
                 identities.dedup();
                 let mut expired_left = false;
+                let mut held = ::std::time::Duration::ZERO;
                 if let Some(cutoff) = cutoff {
-                    let mut budget = batch;
-                    let mut tx = self.begin_write().await?;
-                    for identity in &identities {
-                        if budget <= 0 {
-                            expired_left = true;
-                            break;
-                        }
-                        let state: Option<SweepStateRow> = ::sqlx::query_as(concat!(
-                            "SELECT head_seq, earliest_seq, erased_at FROM identities WHERE id = $1 ",
-                            $lock
-                        ))
-                        .bind(identity.0)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let Some(state) = state.filter(|state| state.erased_at.is_none()) else {
-                            continue;
-                        };
-                        // Seqs follow time within a log, so the expired events are a prefix.
-                        let held: Vec<(i64, Timestamp)> = ::sqlx::query_as(
-                            "SELECT seq, created_at FROM events
-                             WHERE identity_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                        )
-                        .bind(identity.0)
-                        .bind(state.earliest_seq)
-                        .bind(budget + 1)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        let mut earliest = state.earliest_seq;
-                        let mut oldest_at = None;
-                        for (advanced, (seq, created_at)) in held.into_iter().enumerate() {
-                            if (advanced as i64) < budget && created_at.0 < cutoff {
-                                earliest = seq + 1;
-                            } else {
-                                expired_left |= created_at.0 < cutoff;
-                                oldest_at = Some(created_at);
-                                break;
-                            }
-                        }
-                        if oldest_at.is_none() {
-                            // Nothing left after the expired ones: the log holds no event.
-                            earliest = earliest.max(state.head_seq + 1);
-                        }
-                        budget -= $crate::store::retention::step_cost(earliest - state.earliest_seq);
-                        ::sqlx::query(
-                            "UPDATE identities SET earliest_seq = $2, oldest_at = $3 WHERE id = $1",
-                        )
-                        .bind(identity.0)
-                        .bind(earliest)
-                        .bind(oldest_at)
-                        .execute(&mut *tx)
-                        .await?;
+                    if !identities.is_empty() {
+                        let cap = (batch / identities.len() as i64).max(1);
+                        let mut tx = self.begin_write().await?;
+                        let started = ::std::time::Instant::now();
+                        Self::lock_identities(&mut tx, &identities).await?;
+                        expired_left =
+                            Self::advance_earliest(&mut tx, &identities, cutoff, cap).await?;
+                        tx.commit().await?;
+                        held = started.elapsed();
                     }
-                    tx.commit().await?;
                 }
-                self.purge_identities(&identities, batch, expired_left).await
+                self.purge_identities(&identities, batch, expired_left, held)
+                    .await
             }
 
             async fn erase_identity(

@@ -4,6 +4,7 @@
 mod events;
 mod notices;
 mod outbox;
+mod retention;
 
 use std::time::Duration;
 
@@ -127,7 +128,8 @@ portable::identity_store!(PgStore);
 // fifth of one connection's time.
 portable::retention_store!(
     PgStore,
-    "FOR UPDATE",
+    Postgres,
+    "= ANY($1)",
     crate::store::RemovalPace {
         batch: 5_000,
         rest_factor: 4,

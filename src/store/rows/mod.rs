@@ -14,9 +14,7 @@ use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
 pub use events::{EventRow, LocatedEventRow, PageRow};
 pub use outbox::{AttemptRow, ClaimedRow, DeliveryRow, Destination, deliveries};
-pub use records::{
-    ApiKeyRow, EventTypeRow, IdentityRow, SweepStateRow, TenantRetentionRow, WebhookRow, scopes,
-};
+pub use records::{ApiKeyRow, EventTypeRow, IdentityRow, TenantRetentionRow, WebhookRow, scopes};
 
 /// A stored value parsed into its domain type, or a failed read naming the column.
 pub(super) fn parsed<T, E: Into<BoxDynError>>(

@@ -60,14 +60,6 @@ impl TenantRetentionRow {
     }
 }
 
-/// Where an identity's removal stands.
-#[derive(FromRow)]
-pub struct SweepStateRow {
-    pub head_seq: i64,
-    pub earliest_seq: i64,
-    pub erased_at: Option<Timestamp>,
-}
-
 #[derive(FromRow)]
 pub struct ApiKeyRow {
     #[sqlx(try_from = "Uuid")]

@@ -8,6 +8,7 @@ mod events;
 mod fanout;
 mod notices;
 mod outbox;
+mod retention;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -117,9 +118,10 @@ portable::identity_store!(SqliteStore);
 // long behind one, and a twentieth of the writer's time, so they keep their pace.
 portable::retention_store!(
     SqliteStore,
-    "",
+    Sqlite,
+    "IN (SELECT value FROM json_each($1))",
     crate::store::RemovalPace {
-        batch: 500,
+        batch: 250,
         rest_factor: 19,
     }
 );
