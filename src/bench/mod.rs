@@ -20,6 +20,7 @@ pub mod hold;
 pub mod soak;
 pub mod wake;
 
+mod flatness;
 mod histogram;
 mod payload;
 mod receiver;

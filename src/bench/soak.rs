@@ -7,10 +7,12 @@
 //! Every `--every` (a minute) it prints one line: appends/s, append p99, delivery p99
 //! (append sent → webhook arrival), wake p99 (append sent → a long-poll's answer holding
 //! it), the server's RSS, the database's size and the outbox depth (from `/metrics`). At the
-//! end, one JSON line with every series and, for each, whether it stayed flat: the mean of
-//! the last third of the lines after warm-up (the retention plus one line, the time the log
-//! takes to reach its steady size) within 15 % of the first third's, or within a floor for
-//! series that sit near zero. And whether anything was lost: an acknowledged event that never
+//! end, one JSON line with every series and, for each, whether it stayed flat: the median
+//! of the last third of the lines after warm-up (the retention plus one line, the time the
+//! log takes to reach its steady size) within 15 % of the first third's, or within a floor
+//! for series that sit near zero. The median, because a single minute's stall (a checkpoint,
+//! another program on the machine) moves a third's mean of per-minute p99s by a quarter,
+//! where growth moves its median. And whether anything was lost: an acknowledged event that never
 //! reached the webhook, or a followed log whose long-poll saw a gap, a duplicate or a 410.
 //!
 //! The server must allow loopback webhooks: `SEQHOOK_ALLOW_PRIVATE_WEBHOOKS=true`.
@@ -30,6 +32,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::Target;
 use super::deliver::{delete_webhook, register_webhook};
+use super::flatness::flatness;
 use super::histogram::Latency;
 use super::hold::{find_server_pid, rss_mb_of};
 use super::payload::EventBody;
@@ -42,9 +45,6 @@ use crate::id::EventId;
 const DEFAULT_DURATION: Duration = Duration::from_secs(30 * 60);
 /// How long a long-poll waits for news.
 const POLL_WAIT_SECS: u64 = 25;
-/// How close the last third must stay to the first.
-const FLAT_WITHIN: f64 = 0.15;
-
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
     /// Events appended per second, in total over the clients.
@@ -314,20 +314,6 @@ pub(crate) async fn run(target: &Target, args: SoakArgs) -> anyhow::Result<()> {
     );
     println!("{}", Value::Object(report));
     Ok(())
-}
-
-/// `Some(true)` when the last third's mean is within `FLAT_WITHIN` of the first third's, or
-/// within `floor` of it (for series near zero); `None` with too few lines to tell.
-fn flatness(values: &[f64], floor: f64) -> Option<bool> {
-    let third = values.len() / 3;
-    if third == 0 {
-        return None;
-    }
-    let mean = |part: &[f64]| part.iter().sum::<f64>() / part.len() as f64;
-    let first = mean(&values[..third]);
-    let last = mean(&values[values.len() - third..]);
-    let difference = (last - first).abs();
-    Some(difference <= first.abs() * FLAT_WITHIN || difference <= floor)
 }
 
 async fn append(
