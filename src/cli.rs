@@ -40,7 +40,7 @@ pub enum Command {
     /// Webhooks for a machine without a public URL: long-polls the identity and POSTs each
     /// event in seq order, retrying until the receiver answers 2xx. The cursor is saved after
     /// every accepted event, so a restart resumes where it stopped.
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
 }
 
 #[derive(Subcommand, Debug)]

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Listen(args)) => {
             let shutdown = CancellationToken::new();
             seqhook::shutdown::cancel_on_signal(shutdown.clone());
-            seqhook::listen::run(args, shutdown).await
+            seqhook::listen::run(*args, shutdown).await
         }
     }
 }

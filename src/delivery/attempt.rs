@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::schedule::{Response, parse_retry_after};
-use super::signature::sign;
+use super::signature::signed_headers;
 use crate::domain::delivery::Attempt;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::is_public;
 
@@ -20,6 +21,7 @@ pub struct Message<'a> {
     pub id: &'a str,
     pub body: Vec<u8>,
     pub secrets: &'a [SigningSecret],
+    pub dialect: &'a SignatureDialect,
 }
 
 pub async fn send(
@@ -54,16 +56,19 @@ pub async fn send(
             return failed("the URL points at a private address".into());
         }
     }
-    let signature = sign(message.secrets, message.id, timestamp, &message.body);
-    let sent = client
+    let mut request = client
         .post(message.url.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header("webhook-id", message.id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(message.body)
-        .send()
-        .await;
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in signed_headers(
+        message.dialect,
+        message.secrets,
+        message.id,
+        timestamp,
+        &message.body,
+    ) {
+        request = request.header(name, value);
+    }
+    let sent = request.body(message.body).send().await;
     let mut response = match sent {
         Ok(response) => response,
         Err(error) => return failed(describe(&error)),

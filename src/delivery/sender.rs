@@ -17,6 +17,7 @@ use super::rate::RateLimits;
 use super::schedule::Response;
 use crate::clock::Clock;
 use crate::domain::delivery::Attempt;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::event::Envelope;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -101,6 +102,7 @@ impl Sender {
             id: &id,
             body,
             secrets: &delivery.secrets,
+            dialect: &delivery.dialect,
         };
         let (record, response) =
             attempt::send(&self.client, message, clock.now(), self.allow_private).await;
@@ -112,6 +114,7 @@ impl Sender {
         &self,
         url: &WebhookUrl,
         secrets: &[SigningSecret],
+        dialect: &SignatureDialect,
         webhook: WebhookId,
         now: DateTime<Utc>,
     ) -> Attempt {
@@ -127,6 +130,7 @@ impl Sender {
             id: &id,
             body: body.to_string().into_bytes(),
             secrets,
+            dialect,
         };
         attempt::send(&self.client, message, now, self.allow_private)
             .await

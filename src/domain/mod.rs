@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod delivery;
 pub mod description;
+pub mod dialect;
 pub mod event;
 pub mod identity;
 pub mod key;

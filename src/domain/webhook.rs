@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
+use super::dialect::SignatureDialect;
 use super::event::EventType;
 use super::identity::IdentityHandle;
 use super::target::WebhookUrl;
@@ -18,6 +19,7 @@ pub struct Webhook {
     pub description: String,
     pub ordered: bool,
     pub rate_limit: Option<u32>,
+    pub dialect: SignatureDialect,
     pub active: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -41,6 +43,8 @@ struct View<'a> {
     ordered: bool,
     /// Deliveries per second; null for no limit.
     rate_limit: Option<u32>,
+    /// How deliveries are signed.
+    dialect: &'a SignatureDialect,
     active: bool,
     disabled_reason: &'a Option<String>,
     #[schema(format = DateTime, example = "2026-04-27T11:55:29.000Z")]
@@ -78,6 +82,7 @@ impl Serialize for Webhook {
             description: &self.description,
             ordered: self.ordered,
             rate_limit: self.rate_limit,
+            dialect: &self.dialect,
             active: self.active,
             disabled_reason: &self.disabled_reason,
             created_at: crate::timestamp::format(&self.created_at),

@@ -14,6 +14,7 @@ use super::responses::{BodyLimit, ListQuery, NoSuchWebhook, WebhooksKey};
 use super::shapes;
 use super::state::AppState;
 use super::whole::Whole;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::key::Scope;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -44,6 +45,9 @@ pub struct CreateWebhook {
     /// The signing secret; generated when left out.
     #[schema(value_type = Option<SigningSecret>)]
     secret: Option<String>,
+    /// How deliveries are signed: a preset's name or a dialect's fields.
+    #[schema(value_type = Option<SignatureDialect>)]
+    dialect: Option<serde_json::Value>,
 }
 
 /// A new webhook, with the secret its deliveries are signed with.
@@ -61,8 +65,8 @@ pub struct WebhookCreated<'a> {
     operation_id = "createWebhook",
     tag = "webhooks",
     summary = "Register a webhook",
-    description = "Every matching event is POSTed to `url`, signed as Standard Webhooks, and \
-        retried with backoff until accepted. Needs `webhooks`.",
+    description = "Every matching event is POSTed to `url`, signed as Standard Webhooks unless \
+        `dialect` names another format, and retried with backoff until accepted. Needs `webhooks`.",
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "The webhook, with its secret", body = WebhookCreated),
@@ -160,6 +164,10 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Option<Whole<u32>>>,
+    /// Null goes back to `standard-webhooks`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<SignatureDialect>)]
+    dialect: Option<Option<serde_json::Value>>,
     /// Re-activating delivers what was held meanwhile, oldest first.
     active: Option<bool>,
 }
@@ -248,6 +256,7 @@ impl From<CreateWebhook> for WebhookDraft {
             ordered: body.ordered,
             rate_limit: body.rate_limit.map(|Whole(limit)| limit),
             secret: body.secret,
+            dialect: body.dialect,
         }
     }
 }
@@ -261,6 +270,7 @@ impl From<UpdateWebhook> for WebhookChanges {
             description: body.description,
             ordered: body.ordered,
             rate_limit: body.rate_limit.map(|limit| limit.map(|Whole(limit)| limit)),
+            dialect: body.dialect,
             active: body.active,
         }
     }

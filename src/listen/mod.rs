@@ -18,6 +18,7 @@ use url::Url;
 use crate::delivery::attempt::{self, Message};
 use crate::delivery::client;
 use crate::delivery::schedule::Response;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 
@@ -75,6 +76,12 @@ pub struct ListenArgs {
     )]
     pub secret: Option<SigningSecret>,
 
+    /// How the forwarded requests are signed: a preset (`standard-webhooks`, `stripe`,
+    /// `github`, `x-signature`, `x-webhook-signature`, `sequenzy`) or a dialect's fields as
+    /// JSON, as a webhook's `dialect` takes them.
+    #[arg(long, value_name = "DIALECT", default_value = "standard-webhooks", value_parser = dialect)]
+    pub dialect: SignatureDialect,
+
     /// Where the cursor is saved [default: .seqhook-listen-<HANDLE>.json].
     #[arg(long, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
@@ -92,6 +99,16 @@ pub struct ListenArgs {
     /// How long each long-poll is held (whole seconds, at most the server's maximum).
     #[arg(long, default_value = "25s", value_parser = long_poll_wait)]
     pub wait: Duration,
+}
+
+/// A preset's name, or a dialect's fields as a JSON object.
+fn dialect(text: &str) -> Result<SignatureDialect, String> {
+    let value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?
+    } else {
+        serde_json::Value::String(text.to_owned())
+    };
+    SignatureDialect::from_json(&value).map_err(|error| error.to_string())
 }
 
 fn http_url(raw: &str) -> Result<Url, String> {
@@ -200,6 +217,7 @@ pub async fn run(args: ListenArgs, shutdown: CancellationToken) -> anyhow::Resul
         client: client::build(FORWARD_TIMEOUT, true),
         url: args.forward_to,
         secret,
+        dialect: args.dialect,
     };
     let mut has_more = false;
     loop {
@@ -308,6 +326,7 @@ struct Forwarder {
     client: reqwest::Client,
     url: Url,
     secret: SigningSecret,
+    dialect: SignatureDialect,
 }
 
 impl Forwarder {
@@ -319,6 +338,7 @@ impl Forwarder {
             id,
             body: event.get().as_bytes().to_vec(),
             secrets: std::slice::from_ref(&self.secret),
+            dialect: &self.dialect,
         };
         // The receiver is local by design, so the SSRF guard does not apply.
         let (attempt, response) = attempt::send(&self.client, message, Utc::now(), true).await;

@@ -29,6 +29,7 @@ pub struct ClaimedDelivery {
     pub event: StoredEvent,
     /// Active signing secrets, newest first.
     pub secrets: Vec<SigningSecret>,
+    pub dialect: std::sync::Arc<crate::domain::dialect::SignatureDialect>,
 }
 
 /// A delivery leased to this process whose webhook, as stored, cannot be sent to: a URL

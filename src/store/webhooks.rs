@@ -21,6 +21,8 @@ pub struct WebhookPatch {
     pub description: Option<String>,
     pub ordered: Option<bool>,
     pub rate_limit: Option<Option<u32>>,
+    /// The dialect as stored: `Some(None)` is the default.
+    pub signature_dialect: Option<Option<String>>,
     pub active: Option<bool>,
 }
 
@@ -37,6 +39,7 @@ impl WebhookPatch {
         bool: Encode<'a, DB> + Type<DB>,
         Option<i32>: Encode<'a, DB> + Type<DB>,
         Option<TextList>: Encode<'a, DB> + Type<DB>,
+        Option<&'a str>: Encode<'a, DB> + Type<DB>,
         Timestamp: Encode<'a, DB> + Type<DB>,
     {
         let mut set = query.separated(", ");
@@ -68,6 +71,10 @@ impl WebhookPatch {
             // At most `webhooks::rules::MAX_RATE_LIMIT`, checked before it gets here.
             let rate_limit = rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX));
             set.push("rate_limit = ").push_bind_unseparated(rate_limit);
+        }
+        if let Some(stored) = &self.signature_dialect {
+            set.push("signature_dialect = ")
+                .push_bind_unseparated(stored.as_deref());
         }
         match self.active {
             Some(true) => {

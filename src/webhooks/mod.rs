@@ -89,6 +89,7 @@ impl Webhooks {
                 .unwrap_or_default(),
             ordered: draft.ordered.unwrap_or(false),
             rate_limit: rules::rate_limit(draft.rate_limit)?,
+            dialect: rules::dialect(draft.dialect.as_ref())?,
             active: true,
             disabled_reason: None,
             created_at: self.clock.now(),
@@ -227,7 +228,7 @@ impl Webhooks {
             .await?;
         Ok(self
             .deliveries
-            .ping(&webhook.url, &secrets, webhook.id)
+            .ping(&webhook.url, &secrets, &webhook.dialect, webhook.id)
             .await)
     }
 }

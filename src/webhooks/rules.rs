@@ -3,6 +3,7 @@
 
 use super::WebhookError;
 use crate::domain::description::parse_description;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -27,6 +28,8 @@ pub struct WebhookDraft {
     pub ordered: Option<bool>,
     pub rate_limit: Option<u32>,
     pub secret: Option<String>,
+    /// A preset's name or a dialect's fields, as the client wrote it.
+    pub dialect: Option<serde_json::Value>,
 }
 
 /// Changes to a webhook, as the client sent them: `None` leaves a field as it is; for the
@@ -39,6 +42,8 @@ pub struct WebhookChanges {
     pub description: Option<String>,
     pub ordered: Option<bool>,
     pub rate_limit: Option<Option<u32>>,
+    /// `Some(None)` goes back to the default.
+    pub dialect: Option<Option<serde_json::Value>>,
     pub active: Option<bool>,
 }
 
@@ -62,6 +67,10 @@ impl WebhookChanges {
             description: self.description.map(description).transpose()?,
             ordered: self.ordered,
             rate_limit: self.rate_limit.map(rate_limit).transpose()?,
+            signature_dialect: self
+                .dialect
+                .map(|chosen| Ok::<_, WebhookError>(dialect(chosen.as_ref())?.stored()))
+                .transpose()?,
             active: self.active,
         })
     }
@@ -111,6 +120,17 @@ pub(super) fn rate_limit(limit: Option<u32>) -> Result<Option<u32>, WebhookError
         )),
         other => Ok(other),
     }
+}
+
+/// The dialect the client chose, or the default.
+pub(super) fn dialect(
+    chosen: Option<&serde_json::Value>,
+) -> Result<SignatureDialect, WebhookError> {
+    chosen
+        .map(SignatureDialect::from_json)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|error| WebhookError::invalid("invalid_dialect", error))
 }
 
 /// The secret the client chose, or a new one.

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::receiver::{Reply, WebhookReceiver};
+use crate::support::verifiers;
 use crate::support::{TestApp, TestDatabase, email_sent, no_reply, seqs};
 
 /// The example secret of the Standard Webhooks specification.
@@ -68,7 +69,7 @@ impl Drop for StateFile {
 /// `seqhook listen …` as the command line parses it.
 fn parse(argv: &[&str]) -> Result<ListenArgs, clap::Error> {
     match Cli::try_parse_from(argv.iter().copied())?.command {
-        Some(Command::Listen(args)) => Ok(args),
+        Some(Command::Listen(args)) => Ok(*args),
         other => panic!("parsed as {other:?}"),
     }
 }
@@ -202,6 +203,64 @@ async fn with_no_saved_cursor_only_new_events_are_forwarded_with_a_generated_sec
     assert_eq!(state.cursor_once_waiting(&app).await, Some(2));
     assert_eq!(receiver.pending().await, 0);
     listener.stop().await;
+    app.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn forwarded_events_are_signed_in_the_chosen_dialect() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    app.append_ok(&tenant.key, "alice", &no_reply(1)).await;
+    for (preset, verify) in verifiers::PRESETS {
+        let receiver = WebhookReceiver::start().await;
+        let state = StateFile::new();
+        let listener = Listener::start(listen_args(
+            &app,
+            &tenant.key,
+            "alice",
+            &receiver.url,
+            &state,
+            &["--since", "0", "--secret", SECRET, "--dialect", preset],
+        ));
+        let request = receiver.next().await;
+        assert!(verify(&request, SECRET), "{preset}");
+        listener.stop().await;
+    }
+    let custom = r#"{"signedPayload": "{body}", "key": "secretText", "encoding": "hex",
+        "signatureHeader": "X-Hub-Signature-256", "signaturePrefix": "sha256=",
+        "signatures": "oldest"}"#;
+    let receiver = WebhookReceiver::start().await;
+    let state = StateFile::new();
+    let listener = Listener::start(listen_args(
+        &app,
+        &tenant.key,
+        "alice",
+        &receiver.url,
+        &state,
+        &["--since", "0", "--secret", SECRET, "--dialect", custom],
+    ));
+    assert!(verifiers::github(&receiver.next().await, SECRET));
+    listener.stop().await;
+
+    for bad in ["svix-ish", r#"{"signedPayload": "{id}"}"#, "{not json"] {
+        let argv = [
+            "seqhook",
+            "listen",
+            "alice",
+            "--forward-to",
+            "http://127.0.0.1:9/",
+            "--api-key",
+            "k",
+            "--dialect",
+            bad,
+        ];
+        let error = parse(&argv)
+            .expect_err("a bad dialect is refused")
+            .to_string();
+        assert!(error.contains("--dialect"), "{bad}: {error}");
+    }
     app.stop().await;
     db.drop().await;
 }

@@ -6,6 +6,7 @@ mod api_keys;
 mod append;
 mod bad_input;
 mod concurrency;
+mod dialects;
 mod event_types;
 mod identities;
 mod listen;

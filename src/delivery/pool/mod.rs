@@ -27,6 +27,7 @@ use super::schedule::Response;
 use super::sender::{Sender, Sent, took};
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, AttemptOutcome};
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
 use crate::id::{DeliveryId, WebhookId};
@@ -376,10 +377,11 @@ impl DeliveryPool {
         &self,
         url: &WebhookUrl,
         secrets: &[SigningSecret],
+        dialect: &SignatureDialect,
         webhook: WebhookId,
     ) -> Attempt {
         self.sender
-            .ping(url, secrets, webhook, self.clock.now())
+            .ping(url, secrets, dialect, webhook, self.clock.now())
             .await
     }
 }

@@ -13,8 +13,9 @@ macro_rules! webhook_store {
                 let mut tx = self.begin_write().await?;
                 ::sqlx::query(
                     "INSERT INTO webhooks (id, tenant_id, url, event_names, event_prefixes, identities,
-                                           description, ordered, rate_limit, active, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                                           description, ordered, rate_limit, active, created_at, updated_at,
+                                           signature_dialect)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
                 )
                 .bind(webhook.id.as_uuid())
                 .bind(webhook.tenant_id.as_uuid())
@@ -27,6 +28,7 @@ macro_rules! webhook_store {
                 .bind(webhook.rate_limit.map(|limit| limit.min(i32::MAX as u32) as i32))
                 .bind(webhook.active)
                 .bind(Timestamp(webhook.created_at))
+                .bind(webhook.dialect.stored())
                 .execute(&mut *tx)
                 .await?;
                 ::sqlx::query(

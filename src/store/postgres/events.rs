@@ -90,14 +90,15 @@ WITH counts AS (
 )
 SELECT bumped.id AS identity_id, bumped.base, due.n AS due,
        NULL::uuid AS delivery_id, NULL::uuid AS webhook_id, NULL::bigint AS seq, NULL::text AS url,
-       NULL::int AS rate_limit, NULL::text[] AS secrets, NULL::text AS handle
+       NULL::int AS rate_limit, NULL::text[] AS secrets, NULL::text AS handle,
+       NULL::text AS signature_dialect
 FROM bumped CROSS JOIN (SELECT count(*) AS n FROM outbox WHERE attempts = 0) AS due
 UNION ALL
 SELECT outbox.identity_id, NULL, NULL, outbox.id, outbox.webhook_id, outbox.seq, w.url, w.rate_limit,
        ARRAY(SELECT s.secret FROM webhook_secrets s
              WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $9::timestamptz)
              ORDER BY s.created_at DESC),
-       locked.handle
+       locked.handle, w.signature_dialect
 FROM outbox
 JOIN webhooks w ON w.id = outbox.webhook_id
 JOIN locked ON locked.id = outbox.identity_id
@@ -125,6 +126,7 @@ struct LeasedRow {
     rate_limit: Option<i32>,
     secrets: TextList,
     handle: String,
+    signature_dialect: Option<String>,
 }
 
 /// The leased deliveries, each with its event as just appended. The append has committed:
@@ -154,7 +156,12 @@ fn leased_deliveries(
                 tracing::error!(%delivery, "a leased delivery does not match its append; it waits for its lease to end");
                 return None;
             };
-            let read = Destination::parse(&row.url, row.rate_limit, &row.secrets.0)
+            let read = Destination::parse(
+                &row.url,
+                row.rate_limit,
+                &row.secrets.0,
+                row.signature_dialect.as_deref(),
+            )
                 .and_then(|to| Ok((to, handle("handle", &row.handle)?)));
             let (to, identity) = match read {
                 Ok(read) => read,
@@ -173,6 +180,7 @@ fn leased_deliveries(
                 identity,
                 event: (*event).clone(),
                 secrets: to.secrets,
+                dialect: to.dialect,
             })
         })
         .collect()

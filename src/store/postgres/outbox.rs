@@ -49,6 +49,7 @@ WITH room AS (
     RETURNING d.id, d.webhook_id, d.attempts, d.identity_id, d.seq
 )
 SELECT claimed.id, claimed.webhook_id, claimed.attempts, claimed.seq, w.url, w.rate_limit, w.ordered, i.handle,
+       w.signature_dialect,
        e.id AS event_id, e.type, e.data, e.created_at, e.redacted_at,
        ARRAY(SELECT s.secret FROM webhook_secrets s
              WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > $1)

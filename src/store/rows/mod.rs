@@ -7,8 +7,11 @@ mod events;
 mod outbox;
 mod records;
 
+use std::sync::{Arc, LazyLock};
+
 use sqlx::error::BoxDynError;
 
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -47,6 +50,18 @@ pub fn signing_secrets(texts: &[String]) -> Result<Vec<SigningSecret>, sqlx::Err
         .iter()
         .map(|text| parsed("secret", SigningSecret::parse(text)))
         .collect()
+}
+
+/// A stored signature dialect; none is the default, shared rather than built per delivery.
+pub fn dialect(stored: Option<&str>) -> Result<Arc<SignatureDialect>, sqlx::Error> {
+    static STANDARD: LazyLock<Arc<SignatureDialect>> =
+        LazyLock::new(|| Arc::new(SignatureDialect::standard_webhooks()));
+    match stored {
+        None => Ok(Arc::clone(&STANDARD)),
+        Some(text) => {
+            parsed("signature_dialect", SignatureDialect::from_stored(text)).map(Arc::new)
+        }
+    }
 }
 
 /// Rows decoded into the domain type they hold.

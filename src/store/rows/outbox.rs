@@ -2,15 +2,17 @@
 //! deliveries a claim or an append leases, with what sending them takes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use sqlx::FromRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{count, handle, parsed, signing_secrets, webhook_url};
+use super::{count, dialect, handle, parsed, signing_secrets, webhook_url};
 use crate::domain::cursor::Seq;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::event::StoredEvent;
 use crate::domain::secret::SigningSecret;
 use crate::domain::target::WebhookUrl;
@@ -120,6 +122,7 @@ pub struct ClaimedRow {
     created_at: Timestamp,
     redacted_at: Option<Timestamp>,
     secrets: TextList,
+    signature_dialect: Option<String>,
 }
 
 impl ClaimedRow {
@@ -169,6 +172,7 @@ impl TryFrom<ClaimedRow> for ClaimedDelivery {
                 redacted_at: row.redacted_at.map(|at| at.0),
             },
             secrets: signing_secrets(&row.secrets.0)?,
+            dialect: dialect(row.signature_dialect.as_deref())?,
         })
     }
 }
@@ -178,6 +182,7 @@ pub struct Destination {
     pub url: WebhookUrl,
     pub rate_limit: Option<u32>,
     pub secrets: Vec<SigningSecret>,
+    pub dialect: Arc<SignatureDialect>,
 }
 
 impl Destination {
@@ -185,6 +190,7 @@ impl Destination {
         url: &str,
         rate_limit: Option<i32>,
         secrets: &[String],
+        signature_dialect: Option<&str>,
     ) -> Result<Self, sqlx::Error> {
         Ok(Destination {
             url: webhook_url(url)?,
@@ -192,6 +198,7 @@ impl Destination {
                 .map(|limit| count("rate_limit", limit))
                 .transpose()?,
             secrets: signing_secrets(secrets)?,
+            dialect: dialect(signature_dialect)?,
         })
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{count, handle, parsed, webhook_url};
 use crate::domain::cursor::Seq;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::event::EventType;
 use crate::domain::identity::{Identity, IdentityKey};
 use crate::domain::key::{ApiKey, KeyHash, Scope};
@@ -155,11 +156,13 @@ pub struct WebhookRow {
     active: bool,
     disabled_reason: Option<String>,
     created_at: Timestamp,
+    signature_dialect: Option<String>,
 }
 
 impl WebhookRow {
     pub const COLUMNS: &str = "id, tenant_id, url, event_names, event_prefixes, identities, \
-                               description, ordered, rate_limit, active, disabled_reason, created_at";
+                               description, ordered, rate_limit, active, disabled_reason, created_at, \
+                               signature_dialect";
 }
 
 impl TryFrom<WebhookRow> for Webhook {
@@ -189,6 +192,10 @@ impl TryFrom<WebhookRow> for Webhook {
                 .rate_limit
                 .map(|limit| count("rate_limit", limit))
                 .transpose()?,
+            dialect: match row.signature_dialect {
+                Some(text) => parsed("signature_dialect", SignatureDialect::from_stored(&text))?,
+                None => SignatureDialect::standard_webhooks(),
+            },
             active: row.active,
             disabled_reason: row.disabled_reason,
             created_at: row.created_at.0,

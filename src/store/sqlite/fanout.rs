@@ -56,6 +56,7 @@ struct SubscriberRow {
     rate_limit: Option<i32>,
     active: bool,
     ordered: bool,
+    signature_dialect: Option<String>,
 }
 
 /// A webhook as the append matches events against it.
@@ -66,6 +67,7 @@ struct Subscriber {
     identities: Option<Vec<String>>,
     url: String,
     rate_limit: Option<i32>,
+    signature_dialect: Option<String>,
     leasable: bool,
 }
 
@@ -81,6 +83,7 @@ impl From<SubscriberRow> for Subscriber {
             identities: row.identities.map(|list| list.0),
             url: row.url,
             rate_limit: row.rate_limit,
+            signature_dialect: row.signature_dialect,
             leasable: row.active && !row.ordered,
         }
     }
@@ -163,6 +166,7 @@ pub(super) async fn fan_out(
                     identity: identity.clone(),
                     event: found.event.clone(),
                     secrets: to.secrets.clone(),
+                    dialect: std::sync::Arc::clone(&to.dialect),
                 });
                 (lease.until, 1)
             }
@@ -199,7 +203,7 @@ async fn subscribers(
     let tenants: HashSet<Uuid> = logs.iter().map(|log| log.tenant).collect();
     let rows: Vec<SubscriberRow> = sqlx::query_as(
         "SELECT id, tenant_id, event_names, event_prefixes, identities, url, rate_limit, active,
-                ordered
+                ordered, signature_dialect
          FROM webhooks WHERE tenant_id IN (SELECT unhex(value) FROM json_each(?1))",
     )
     .bind(id_list(tenants)?)
@@ -277,7 +281,12 @@ async fn read_destinations(
     for i in webhooks {
         let subscriber = &subscribers[i];
         let secrets = by_webhook.remove(&subscriber.id).unwrap_or_default();
-        match Destination::parse(&subscriber.url, subscriber.rate_limit, &secrets) {
+        match Destination::parse(
+            &subscriber.url,
+            subscriber.rate_limit,
+            &secrets,
+            subscriber.signature_dialect.as_deref(),
+        ) {
             Ok(to) => {
                 destinations.insert(i, to);
             }

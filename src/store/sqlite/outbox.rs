@@ -55,6 +55,7 @@ RETURNING id";
 /// Everything a worker needs to send what was just claimed.
 const CLAIMED: &str = "
 SELECT d.id, d.webhook_id, d.attempts, d.seq, w.url, w.rate_limit, w.ordered, i.handle,
+       w.signature_dialect,
        e.id AS event_id, e.type, e.data, e.created_at, e.redacted_at,
        (SELECT json_group_array(s.secret ORDER BY s.created_at DESC) FROM webhook_secrets s
         WHERE s.webhook_id = w.id AND (s.expires_at IS NULL OR s.expires_at > ?2)) AS secrets

@@ -76,6 +76,7 @@ impl Fixture {
             description: String::new(),
             ordered: false,
             rate_limit: None,
+            dialect: Default::default(),
             active: true,
             disabled_reason: None,
             created_at: Utc::now(),

@@ -6,6 +6,7 @@ pub mod process;
 #[allow(dead_code, reason = "only the PostgreSQL suite proxies its database")]
 pub mod proxy;
 pub mod receiver;
+pub mod verifiers;
 
 use std::net::SocketAddr;
 
