@@ -1,5 +1,5 @@
 //! `bench hold`: what `connections` concurrent held long-polls (or, with `--streams`, open
-//! SSE streams) cost the server — its peak RSS, the errors it answers, and how many
+//! SSE streams; with `--ws`, open WebSockets) cost the server — its peak RSS, the errors it answers, and how many
 //! PostgreSQL connections it uses meanwhile.
 //!
 //! The raw-pg limits have no counterpart: this checks the design claim of spec §1 that a
@@ -42,8 +42,11 @@ pub struct HoldArgs {
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Hold SSE streams (`…/events/stream`) instead of long-polls.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ws")]
     pub streams: bool,
+    /// Hold WebSockets (`…/events/ws`) instead of long-polls.
+    #[arg(long)]
+    pub ws: bool,
     /// PostgreSQL to count the server's connections in (a `postgres://` URL).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -81,6 +84,13 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
             if args.streams {
                 return tenant.api_url(&format!("/v1/identities/{handle}/events/stream"));
             }
+            if args.ws {
+                let mut url = tenant.api_url(&format!("/v1/identities/{handle}/events/ws"))?;
+                let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+                url.set_scheme(scheme)
+                    .map_err(|()| anyhow::anyhow!("{url} cannot be a WebSocket URL"))?;
+                return Ok(url);
+            }
             let mut url = tenant.events_url(handle)?;
             url.set_query(Some("since=0&wait=25"));
             Ok(url)
@@ -106,6 +116,8 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
             let (tenant, in_flight, errors) = (tenant.clone(), in_flight.clone(), errors.clone());
             if args.streams {
                 holders.spawn(hold_stream(tenant, url, in_flight, errors));
+            } else if args.ws {
+                holders.spawn(hold_socket(tenant, url, in_flight, errors));
             } else {
                 holders.spawn(hold_one(tenant, url, in_flight, errors));
             }
@@ -126,7 +138,12 @@ pub(crate) async fn run(target: &Target, args: HoldArgs) -> anyhow::Result<()> {
     // Bounded: the polls never end by themselves, so the scenario ends them.
     holders.abort_all();
 
-    Report::new(if args.streams { "hold-streams" } else { "hold" })
+    let scenario = match (args.streams, args.ws) {
+        (true, _) => "hold-streams",
+        (_, true) => "hold-ws",
+        _ => "hold",
+    };
+    Report::new(scenario)
         .int("connections", "connections", args.connections as u64)
         .int("identities", "identities", args.identities as u64)
         .int("held", "held", held as u64)
@@ -178,6 +195,40 @@ async fn hold_stream(tenant: Tenant, url: Url, in_flight: Arc<AtomicUsize>, erro
                 ended
             }
             Err(why) => why,
+        };
+        errors.record("hold", &why);
+        tokio::time::sleep(ERROR_PAUSE).await;
+    }
+}
+
+/// Keeps one WebSocket open, re-opening it if it closes or fails. Nothing is appended, so
+/// only the first `cursor` message and pings arrive (the client answers the pings).
+async fn hold_socket(tenant: Tenant, url: Url, in_flight: Arc<AtomicUsize>, errors: Arc<Errors>) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    loop {
+        let mut request = match url.as_str().into_client_request() {
+            Ok(request) => request,
+            Err(e) => return errors.record("hold", &format!("a WebSocket request: {e}")),
+        };
+        request.headers_mut().insert(
+            reqwest::header::AUTHORIZATION,
+            tenant.authorization().clone(),
+        );
+        let why = match tokio_tungstenite::connect_async(request).await {
+            Ok((mut socket, _)) => {
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                let ended = loop {
+                    match socket.next().await {
+                        Some(Ok(_)) => continue,
+                        None => break "the server closed a WebSocket".to_owned(),
+                        Some(Err(e)) => break format!("reading a WebSocket: {e}"),
+                    }
+                };
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                ended
+            }
+            Err(e) => format!("opening a WebSocket: {e}"),
         };
         errors.record("hold", &why);
         tokio::time::sleep(ERROR_PAUSE).await;

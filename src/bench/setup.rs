@@ -112,6 +112,11 @@ impl Tenant {
         Url::parse(&url).with_context(|| format!("invalid URL {url}"))
     }
 
+    /// The `Authorization` header the tenant's requests carry.
+    pub fn authorization(&self) -> &HeaderValue {
+        &self.auth
+    }
+
     pub fn get(&self, url: Url) -> RequestBuilder {
         self.http.get(url).header(AUTHORIZATION, self.auth.clone())
     }

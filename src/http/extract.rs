@@ -192,7 +192,23 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    bearer_token(&parts.headers)
+    bearer_token(&parts.headers).or_else(|| websocket_bearer(&parts.headers))
+}
+
+/// A browser's WebSocket cannot set `Authorization`, so an upgrade may carry the key as a
+/// subprotocol instead: `Sec-WebSocket-Protocol: seqhook, bearer.<key>`.
+fn websocket_bearer(headers: &HeaderMap) -> Option<&str> {
+    let upgrade = headers.get(axum::http::header::UPGRADE)?.to_str().ok()?;
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return None;
+    }
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|protocol| protocol.trim().strip_prefix("bearer."))
+        .filter(|token| !token.is_empty())
 }
 
 /// The token of an `Authorization: Bearer …` header.

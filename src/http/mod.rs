@@ -7,6 +7,7 @@ mod error;
 mod event_types;
 pub mod events;
 mod extract;
+mod follow;
 mod identities;
 mod list;
 mod metrics;
@@ -15,6 +16,7 @@ mod ops;
 mod responses;
 pub mod serve;
 mod shapes;
+mod socket;
 pub mod state;
 mod stream;
 mod tenants;
@@ -70,6 +72,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             post(events::append).get(events::pull),
         )
         .route("/v1/identities/{handle}/events/stream", get(stream::stream))
+        .route("/v1/identities/{handle}/events/ws", get(socket::socket))
         .route(
             "/v1/identities/{handle}/events/{id}/redact",
             post(erasure::redact),

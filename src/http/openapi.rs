@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::state::AppState;
 use super::{
-    api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, stream, tenants,
-    webhook_actions, webhooks,
+    api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, socket, stream,
+    tenants, webhook_actions, webhooks,
 };
 use crate::domain::event::Envelope;
 use crate::domain::key::Scope;
@@ -50,6 +50,7 @@ use crate::id::EventId;
         events::append,
         events::pull,
         stream::stream,
+        socket::socket,
         event_types::list,
         event_types::show,
         event_types::define,

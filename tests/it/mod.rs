@@ -19,6 +19,7 @@ mod pull;
 mod push;
 mod retention;
 mod slow_clients;
+mod socket;
 mod store;
 mod stream;
 pub mod support;

@@ -1,0 +1,139 @@
+//! `GET /v1/identities/{handle}/events/ws`: the log over a WebSocket, with the stream's
+//! frames and resume semantics. Each text message is JSON: an event's envelope, or
+//! `{"cursor": N}` when the resume point moves without one (first, and when a type filter
+//! skips events). Resume with `since` = the last `seq` or `cursor` received; without it the
+//! socket starts at the head. The server pings while idle, and closes with a code saying why:
+//! 1001 at shutdown, 1008 when the key is revoked, 1011 when a read fails.
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ErrorBody};
+use super::events::parse_types;
+use super::extract::{Auth, Handle, QueryParams};
+use super::follow::{End, Follower, Frame};
+use super::responses::{ExpiredCursor, NoSuchIdentity, ReaderKey};
+use super::state::AppState;
+use crate::domain::cursor::Seq;
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::Scope;
+
+/// The subprotocol the server speaks; a browser offers it beside `bearer.<key>`.
+const PROTOCOL: &str = "seqhook";
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SocketQuery {
+    /// Start after this seq. Without it the socket starts at the head: new events only.
+    /// Past the head it is answered 400.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    since: Option<i64>,
+    /// Comma-separated event types to include.
+    #[param(example = "email.replied,email.bounced")]
+    types: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/identities/{handle}/events/ws",
+    operation_id = "socketEvents",
+    tag = "events",
+    summary = "Follow events over a WebSocket",
+    description = "The stream's frames over a WebSocket: each text message is an event's \
+        envelope, or `{\"cursor\": N}` when the resume point moves without an event. Resume \
+        with `since`; without it the socket starts at the head. The key goes in \
+        `Authorization`, or, from a browser, as the subprotocol `bearer.<key>` offered with \
+        `seqhook`. Needs `events:read`.",
+    params(
+        ("handle" = inline(IdentityHandle), Path, description = "The identity's handle"),
+        SocketQuery,
+    ),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 400, description = "Invalid handle or query, a position beyond the head, or not a WebSocket upgrade", body = ErrorBody),
+        ReaderKey,
+        NoSuchIdentity,
+        ExpiredCursor,
+    ),
+    security(("apiKey" = [])),
+)]
+pub async fn socket(
+    auth: Auth,
+    State(state): State<AppState>,
+    Handle(handle): Handle,
+    QueryParams(query): QueryParams<SocketQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    auth.require_identity(Scope::EventsRead, &handle)?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(
+            "websocket_upgrade_required",
+            format!("this is a WebSocket endpoint: {}", rejection.body_text()),
+        )
+    })?;
+    let resume_at = match query.since {
+        Some(since @ 0..) => Some(Seq(since)),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_since",
+                "`since` must be 0 or more",
+            ));
+        }
+        None => None,
+    };
+    let types = parse_types(query.types.as_deref())?;
+    let follower = Follower::open(&state, &auth, handle, resume_at, types).await?;
+    let heartbeat = state.settings.stream_heartbeat;
+    Ok(upgrade
+        .protocols([PROTOCOL])
+        .on_upgrade(move |socket| follow(socket, follower, heartbeat)))
+}
+
+async fn follow(mut socket: WebSocket, follower: Follower, heartbeat: std::time::Duration) {
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    // Kept across loop turns, so a ping or a client's message does not restart the wait.
+    let mut next = Box::pin(follower.advance());
+    loop {
+        tokio::select! {
+            (follower, frame) = &mut next => {
+                let message = match frame {
+                    Ok(Frame::Position(seq)) => format!(r#"{{"cursor":{}}}"#, seq.0),
+                    Ok(Frame::Event { json, .. }) => json,
+                    Err(end) => return close(socket, end).await,
+                };
+                if socket.send(Message::Text(message.into())).await.is_err() {
+                    return;
+                }
+                next = Box::pin(follower.advance());
+            }
+            received = socket.recv() => match received {
+                // The client went away or closed; the library answers its close.
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                // Pongs and anything a client says are not instructions.
+                Some(Ok(_)) => {}
+            },
+            _ = pings.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn close(mut socket: WebSocket, end: End) {
+    let (code, reason) = match end {
+        End::ShuttingDown => (1001, "the server is shutting down; reconnect with since"),
+        End::KeyRevoked => (1008, "the key was revoked"),
+        End::ReadFailed => (1011, "a read failed; reconnect with since"),
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
