@@ -20,6 +20,7 @@ use crate::log::hooks::AfterCommit;
 use crate::log::wakeups::Wakeups;
 use crate::metrics::Metrics;
 use crate::retention::Sweeper;
+use crate::sources::Sources;
 use crate::store::{Notice, NoticeSink, Store};
 use crate::tenancy::keyring::Keyring;
 use crate::webhooks::Webhooks;
@@ -128,10 +129,16 @@ impl App {
             Arc::clone(&deliveries),
             config.allows_private_webhooks(),
         ));
+        let sources = Arc::new(Sources::new(
+            Arc::clone(&dyn_store),
+            Arc::clone(&log),
+            Arc::clone(&clock),
+        ));
         let state = AppState {
             log,
             keyring,
             webhooks,
+            sources,
             store: dyn_store,
             settings: Arc::new(Settings {
                 admin_token,
@@ -139,6 +146,8 @@ impl App {
                 api: !config.workers_only,
                 stream_heartbeat: config.stream_heartbeat,
                 body_timeout: config.body_timeout,
+                body_limit: config.body_limit,
+                public_url: config.public_url.clone(),
                 document: crate::http::openapi::render(config.max_wait).into(),
             }),
             metrics,

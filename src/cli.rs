@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply the embedded database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Manage tenants.

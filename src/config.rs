@@ -54,6 +54,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SEQHOOK_MAX_WAIT", default_value = "25s", value_parser = humantime::parse_duration)]
     pub max_wait: Duration,
 
+    /// The URL this server is reached at from outside, for the ingest URLs inbound sources
+    /// hand to providers [default: `http://` and the request's `Host`].
+    #[arg(long, env = "SEQHOOK_PUBLIC_URL", value_parser = url::Url::parse)]
+    pub public_url: Option<url::Url>,
+
     /// Largest request body accepted (larger answers 413).
     #[arg(long, env = "SEQHOOK_BODY_LIMIT", default_value = "1MiB", value_parser = parse_size)]
     pub body_limit: usize,

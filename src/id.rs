@@ -26,6 +26,12 @@ macro_rules! prefixed_id {
                 Self(Ulid::from_parts(millis, 0))
             }
 
+            /// An id made of a time and 80 bits chosen by the caller: for an id derived from
+            /// something else, which the same input always gives again.
+            pub fn from_parts(millis: u64, random: u128) -> Self {
+                Self(Ulid::from_parts(millis, random))
+            }
+
             /// The 128 bits as a UUID: the database stores ids in 16 bytes, and a ULID's
             /// time-ordered bits keep its index append-mostly.
             pub fn as_uuid(&self) -> uuid::Uuid {
@@ -103,6 +109,8 @@ prefixed_id!(TenantId, "ten_");
 prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookId, "wh_");
 prefixed_id!(DeliveryId, "dlv_");
+prefixed_id!(SourceId, "src_");
+prefixed_id!(RefusalId, "rfs_");
 
 #[derive(Debug, thiserror::Error)]
 #[error("expected `{prefix}` followed by a 26-character upper-case ULID")]

@@ -6,6 +6,9 @@
 //! - [`log`]: the event log's rules (identities, event types and their schemas, idempotency,
 //!   group commit, wake-ups, erasure and redaction); it tells its neighbours of a commit through interfaces of its
 //!   own ([`log::hooks`]).
+//! - [`sources`]: email providers' event webhooks pointed at seqhook: each post
+//!   authenticated by the provider's signature, read into typed events, appended through the
+//!   log.
 //! - [`webhooks`]: registering webhooks and everything a tenant does with them (changes,
 //!   secrets, replays, pings, the delivery log), with their rules; it wakes `delivery`.
 //! - [`delivery`]: webhook push, implementing the log's `DeliveryLeases`: claims, signed
@@ -45,6 +48,7 @@ pub mod metrics;
 pub mod retention;
 pub mod schema;
 pub mod shutdown;
+pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

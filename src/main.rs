@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     seqhook::telemetry::init();
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Migrate(database)) => {
             let store = seqhook::store::open(&database.database()?, 1).await?;
             store.close().await;

@@ -14,7 +14,7 @@ use crate::id::EventId;
 
 /// The built-in event types, shipped in the binary with a JSON Schema each (the log's
 /// `schema` catalog).
-pub const BUILTIN_TYPES: [&str; 9] = [
+pub const BUILTIN_TYPES: [&str; 15] = [
     "email.queued",
     "email.sent",
     "email.cancelled",
@@ -24,6 +24,14 @@ pub const BUILTIN_TYPES: [&str; 9] = [
     "email.bounced",
     "email.send_failed_permanently",
     "mailbox.replaced",
+    // What email providers report about a message after it was sent, as inbound sources
+    // append it.
+    "email.delivered",
+    "email.deferred",
+    "email.opened",
+    "email.clicked",
+    "email.complained",
+    "email.unsubscribed",
 ];
 
 /// An event type name such as `email.replied`: dot-separated segments of lower-case

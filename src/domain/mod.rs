@@ -13,6 +13,7 @@ pub mod key;
 pub mod page;
 pub mod retention;
 pub mod secret;
+pub mod source;
 pub mod target;
 pub mod tenant;
 pub mod webhook;

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::domain::key::Scope;
 use crate::log::LogError;
 use crate::log::catalog::CatalogError;
+use crate::sources::SourceError;
 use crate::store::StoreError;
 use crate::tenancy::keys::KeyError;
 use crate::webhooks::WebhookError;
@@ -50,6 +51,8 @@ pub enum ApiError {
     BodyTimeout,
     /// 503: the process is shutting down; another one will answer.
     ShuttingDown,
+    /// An inbound source's refusal of a provider's post, with the status it chose.
+    Refused(crate::sources::Refused),
     Internal(String),
 }
 
@@ -163,6 +166,12 @@ impl IntoResponse for ApiError {
                 "the request body did not arrive in time".into(),
                 json!({}),
             ),
+            ApiError::Refused(refused) => (
+                StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST),
+                refused.code,
+                refused.message,
+                json!({}),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (
@@ -266,6 +275,18 @@ impl From<WebhookError> for ApiError {
             WebhookError::CursorExpired { earliest } => ApiError::CursorExpired { earliest },
             WebhookError::Invalid { code, message } => ApiError::bad_request(code, message),
             WebhookError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<SourceError> for ApiError {
+    fn from(error: SourceError) -> Self {
+        match error {
+            SourceError::NotFound => ApiError::NotFound("source"),
+            SourceError::Invalid { code, message } => ApiError::bad_request(code, message),
+            SourceError::Refused(refused) => ApiError::Refused(refused),
+            SourceError::Log(error) => error.into(),
+            SourceError::Store(error) => error.into(),
         }
     }
 }

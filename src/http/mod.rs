@@ -17,6 +17,7 @@ mod responses;
 pub mod serve;
 mod shapes;
 mod socket;
+mod sources;
 pub mod state;
 mod stream;
 mod tenants;
@@ -97,6 +98,13 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(deliveries::list))
         .route("/v1/webhooks/{id}/replay", post(webhook_actions::replay))
         .route("/v1/webhooks/{id}/ping", post(webhook_actions::ping))
+        .route("/v1/sources", post(sources::create).get(sources::list))
+        .route(
+            "/v1/sources/{id}",
+            get(sources::show).delete(sources::delete),
+        )
+        .route("/v1/sources/{id}/refusals", get(sources::refusals))
+        .route("/v1/ingest/{id}", post(sources::ingest))
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
         .fallback(ops::not_found)

@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::state::AppState;
 use super::{
-    api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, socket, stream,
-    tenants, webhook_actions, webhooks,
+    api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, socket, sources,
+    stream, tenants, webhook_actions, webhooks,
 };
 use crate::domain::event::Envelope;
 use crate::domain::key::Scope;
@@ -54,6 +54,12 @@ use crate::id::EventId;
         event_types::list,
         event_types::show,
         event_types::define,
+        sources::create,
+        sources::list,
+        sources::show,
+        sources::delete,
+        sources::refusals,
+        sources::ingest,
         webhooks::create,
         webhooks::list,
         webhooks::show,
@@ -75,6 +81,8 @@ use crate::id::EventId;
         (name = "event-types", description = "The built-in catalog and a tenant's own types, \
             each with the JSON Schema its events' `data` must match."),
         (name = "webhooks", description = "Push: signed, retried deliveries of matching events."),
+        (name = "sources", description = "Inbound: email providers' event webhooks, \
+            appended as typed events."),
         (name = "deliveries", description = "The delivery log: each delivery with its attempts."),
         (name = "api-keys", description = "A tenant's keys: scopes and identity binding."),
         (name = "admin", description = "Operator routes, under `SEQHOOK_ADMIN_TOKEN`."),

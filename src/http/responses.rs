@@ -73,6 +73,9 @@ error_responses! {
     ExpiredCursor {
         "410" => "`since` is below `earliestSeq - 1`: the events after it expired or were erased (`cursor_expired`, with `details.earliestSeq`)",
     }
+    NoSuchSource {
+        "404" => "No such source in this tenant",
+    }
     NoSuchWebhook {
         "404" => "No such webhook in this tenant",
     }

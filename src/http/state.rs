@@ -12,6 +12,7 @@ use crate::domain::key::KeyHash;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::retention::Sweeper;
+use crate::sources::Sources;
 use crate::store::Store;
 use crate::tenancy::keyring::Keyring;
 use crate::webhooks::Webhooks;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub log: Arc<EventLog>,
     pub keyring: Arc<Keyring>,
     pub webhooks: Arc<Webhooks>,
+    pub sources: Arc<Sources>,
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
@@ -40,6 +42,10 @@ pub struct Settings {
     pub stream_heartbeat: Duration,
     /// A request body must arrive whole within this.
     pub body_timeout: Duration,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// Where providers reach this server, for ingest URLs.
+    pub public_url: Option<url::Url>,
     /// `/openapi.json`, rendered for this server's settings.
     pub document: Arc<str>,
 }

@@ -124,6 +124,12 @@ pub static BUILTIN: LazyLock<BTreeMap<&'static str, EventSchema>> = LazyLock::ne
         "email.bounced",
         "email.send_failed_permanently",
         "mailbox.replaced",
+        "email.delivered",
+        "email.deferred",
+        "email.opened",
+        "email.clicked",
+        "email.complained",
+        "email.unsubscribed",
     ]
     .into_iter()
     .map(|(name, text)| {

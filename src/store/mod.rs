@@ -1,6 +1,6 @@
 //! PERSISTENCE: the only part that speaks SQL. The contract is a set of traits, one per
 //! kind of record, each in the file of its name (`events`, `outbox`, `deliveries`,
-//! `webhooks`, `tenants`, `identities`, `event_types`, `retention`, `notices`); `Store` is
+//! `webhooks`, `sources`, `tenants`, `identities`, `event_types`, `retention`, `notices`); `Store` is
 //! all of them.
 //! The traits whose statements both databases run alike are implemented once, in
 //! `portable/`; the rest (appends, claims, notices) by each backend in the file of the same
@@ -19,6 +19,7 @@ mod portable;
 pub mod postgres;
 pub mod retention;
 mod rows;
+pub mod sources;
 pub mod sqlite;
 pub mod tenants;
 pub mod webhooks;
@@ -39,6 +40,7 @@ pub use outbox::{
     Unsendable,
 };
 pub use retention::{Erased, RemovalPace, RetentionStore, Swept};
+pub use sources::SourceStore;
 pub use tenants::TenantStore;
 pub use webhooks::{WebhookPatch, WebhookStore};
 
@@ -59,6 +61,7 @@ pub trait Store:
     + EventTypeStore
     + EventStore
     + WebhookStore
+    + SourceStore
     + OutboxStore
     + DeliveryLog
     + RetentionStore

@@ -221,7 +221,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             post.clone(),
             &events,
             &key,
-            Body::Json(json!({ "type": "email.opened", "data": {} })),
+            Body::Json(json!({ "type": "email.teleported", "data": {} })),
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_event_type",
         ),

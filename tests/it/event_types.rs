@@ -39,7 +39,7 @@ async fn the_catalog_lists_the_builtins_and_a_tenants_own_types() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), seqhook::domain::event::BUILTIN_TYPES.len());
     assert!(names.contains(&"email.bounced") && names.contains(&"mailbox.replaced"));
 
     let created = define(
@@ -83,7 +83,10 @@ async fn the_catalog_lists_the_builtins_and_a_tenants_own_types() {
         .json()
         .await
         .unwrap();
-    assert_eq!(catalog["data"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        catalog["data"].as_array().unwrap().len(),
+        seqhook::domain::event::BUILTIN_TYPES.len()
+    );
     let response = app
         .append(
             &other.key,
@@ -192,7 +195,7 @@ async fn builtin_names_cannot_be_redefined_and_bad_schemas_are_refused() {
         .unwrap();
     assert_eq!(
         catalog["data"].as_array().unwrap().len(),
-        9,
+        seqhook::domain::event::BUILTIN_TYPES.len(),
         "nothing was defined"
     );
     app.stop().await;

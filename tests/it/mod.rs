@@ -20,6 +20,7 @@ mod push;
 mod retention;
 mod slow_clients;
 mod socket;
+mod sources;
 mod store;
 mod stream;
 pub mod support;

@@ -19,6 +19,7 @@ mod deliveries;
 mod event_types;
 mod identities;
 mod retention;
+mod sources;
 mod tenants;
 mod webhooks;
 
@@ -26,5 +27,6 @@ pub(crate) use deliveries::delivery_log;
 pub(crate) use event_types::event_type_store;
 pub(crate) use identities::identity_store;
 pub(crate) use retention::{PurgeRange, retention_store};
+pub(crate) use sources::source_store;
 pub(crate) use tenants::tenant_store;
 pub(crate) use webhooks::webhook_store;

@@ -137,6 +137,7 @@ portable::retention_store!(
 );
 portable::event_type_store!(PgStore);
 portable::webhook_store!(PgStore);
+portable::source_store!(PgStore);
 portable::delivery_log!(PgStore);
 
 #[async_trait]

@@ -6,6 +6,7 @@
 mod events;
 mod outbox;
 mod records;
+mod sources;
 
 use std::sync::{Arc, LazyLock};
 
@@ -18,6 +19,7 @@ use crate::domain::target::WebhookUrl;
 pub use events::{EventRow, LocatedEventRow, PageRow};
 pub use outbox::{AttemptRow, ClaimedRow, DeliveryRow, Destination, deliveries};
 pub use records::{ApiKeyRow, EventTypeRow, IdentityRow, TenantRetentionRow, WebhookRow, scopes};
+pub use sources::{RefusalRow, SourceRow};
 
 /// A stored value parsed into its domain type, or a failed read naming the column.
 pub(super) fn parsed<T, E: Into<BoxDynError>>(

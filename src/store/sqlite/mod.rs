@@ -127,6 +127,7 @@ portable::retention_store!(
 );
 portable::event_type_store!(SqliteStore);
 portable::webhook_store!(SqliteStore);
+portable::source_store!(SqliteStore);
 portable::delivery_log!(SqliteStore);
 
 #[async_trait]

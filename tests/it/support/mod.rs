@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod process;
+pub mod providers;
 #[allow(dead_code, reason = "only the PostgreSQL suite proxies its database")]
 pub mod proxy;
 pub mod receiver;

@@ -1,0 +1,416 @@
+//! SOURCES: email providers' event webhooks pointed at seqhook. A tenant registers a source
+//! and gets an ingest URL; a post to it is authenticated by the provider's own signature (or
+//! basic auth), read into typed events on the identities it names, and appended through the
+//! log — idempotent on the provider's event ids, so a provider's retry appends nothing twice.
+//! A refused post changes nothing and is kept in the source's short log of refusals.
+
+mod inbound;
+mod providers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use crate::clock::Clock;
+use crate::domain::description::parse_description;
+use crate::domain::identity::IdentityHandle;
+use crate::domain::key::KeyHash;
+use crate::domain::secret::SigningSecret;
+use crate::domain::source::{Credential, IdentityFrom, Provider, Refusal, Source};
+use crate::id::{SourceId, TenantId};
+use crate::log::{EventDraft, EventLog, LogError};
+use crate::store::{Store, StoreError};
+pub use inbound::Refused;
+pub use providers::Post;
+
+/// Refused posts kept per source.
+pub const REFUSALS_KEPT: u32 = 100;
+/// How long a signed post's fingerprint is kept to refuse it sent again.
+const RECEIPTS_KEPT: chrono::Duration = chrono::Duration::days(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("no such source")]
+    NotFound,
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// A post the source refuses; logged with the source.
+    #[error("{}", .0.message)]
+    Refused(Refused),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> SourceError {
+    SourceError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A source to register, as the client sent it.
+pub struct SourceDraft {
+    pub provider: String,
+    pub secret: Option<String>,
+    pub public_key: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identity: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What the provider is given, shown once: credentials seqhook made up.
+#[derive(Default)]
+pub struct Issued {
+    /// The HMAC secret of a generic source, when seqhook chose it.
+    pub secret: Option<String>,
+    /// Postmark's basic-auth credentials, which go into the ingest URL.
+    pub basic_auth: Option<(String, String)>,
+}
+
+/// What an accepted post did.
+pub struct Ingested {
+    pub events: usize,
+    /// Those new to the log; the rest were already there (a provider's retry).
+    pub appended: usize,
+}
+
+pub struct Sources {
+    store: Arc<dyn Store>,
+    log: Arc<EventLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Sources {
+    pub fn new(store: Arc<dyn Store>, log: Arc<EventLog>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, log, clock }
+    }
+
+    pub async fn create(
+        &self,
+        tenant: TenantId,
+        draft: SourceDraft,
+    ) -> Result<(Source, Issued), SourceError> {
+        let provider = Provider::parse(&draft.provider).ok_or_else(|| {
+            invalid(
+                "invalid_provider",
+                format!(
+                    "`{}` is not a provider: resend, sendgrid, mailgun, postmark or generic",
+                    draft.provider
+                ),
+            )
+        })?;
+        let identity = IdentityFrom::parse(draft.identity.as_deref().unwrap_or("recipient"))
+            .map_err(|error| invalid("invalid_identity", error.0))?;
+        if identity == IdentityFrom::Sender && !provider.knows_sender() {
+            return Err(invalid(
+                "invalid_identity",
+                format!(
+                    "{} events do not say who sent the message: find the identity by `recipient` or a JSON pointer",
+                    provider.as_str()
+                ),
+            ));
+        }
+        let (credential, issued) = credential(
+            provider,
+            draft.secret,
+            draft.public_key,
+            draft.username,
+            draft.password,
+        )?;
+        let description = draft
+            .description
+            .map(parse_description)
+            .transpose()
+            .map_err(|error| invalid("invalid_description", error.to_string()))?
+            .unwrap_or_default();
+        let source = Source {
+            id: SourceId::generate(),
+            tenant_id: tenant,
+            provider,
+            credential,
+            identity,
+            description,
+            created_at: self.clock.now(),
+        };
+        self.store.create_source(&source).await?;
+        Ok((source, issued))
+    }
+
+    pub async fn list(
+        &self,
+        tenant: TenantId,
+        after: Option<SourceId>,
+        limit: u32,
+    ) -> Result<Vec<Source>, SourceError> {
+        Ok(self.store.list_sources(tenant, after, limit).await?)
+    }
+
+    pub async fn find(&self, tenant: TenantId, id: SourceId) -> Result<Source, SourceError> {
+        self.store
+            .find_source(Some(tenant), id)
+            .await?
+            .ok_or(SourceError::NotFound)
+    }
+
+    pub async fn delete(&self, tenant: TenantId, id: SourceId) -> Result<(), SourceError> {
+        if self.store.delete_source(tenant, id).await? {
+            Ok(())
+        } else {
+            Err(SourceError::NotFound)
+        }
+    }
+
+    /// The source's refused posts, newest first.
+    pub async fn refusals(
+        &self,
+        tenant: TenantId,
+        id: SourceId,
+    ) -> Result<Vec<Refusal>, SourceError> {
+        let source = self.find(tenant, id).await?;
+        Ok(self.store.refusals(source.id, REFUSALS_KEPT).await?)
+    }
+
+    /// Takes a provider's post: authenticated, read whole, then appended one atomic append
+    /// per identity. A refused post appends nothing and is logged with its source.
+    pub async fn ingest(&self, id: SourceId, post: &Post<'_>) -> Result<Ingested, SourceError> {
+        let source = self
+            .store
+            .find_source(None, id)
+            .await?
+            .ok_or(SourceError::NotFound)?;
+        match self.take(&source, post).await {
+            Err(SourceError::Refused(refused)) => Err(self.refuse(&source, refused).await),
+            taken => taken,
+        }
+    }
+
+    /// Logs a post refused before it could be read (too large, say) with its source.
+    pub async fn refuse_unread(&self, id: SourceId, refused: Refused) -> SourceError {
+        match self.store.find_source(None, id).await {
+            Ok(Some(source)) => self.refuse(&source, refused).await,
+            Ok(None) => SourceError::NotFound,
+            Err(error) => error.into(),
+        }
+    }
+
+    async fn refuse(&self, source: &Source, refused: Refused) -> SourceError {
+        let refusal = Refusal {
+            at: self.clock.now(),
+            status: refused.status,
+            code: refused.code.to_owned(),
+            message: refused.message.clone(),
+        };
+        // The post is refused either way; a log that cannot be written is not its fault.
+        if let Err(error) = self
+            .store
+            .record_refusal(source.id, &refusal, REFUSALS_KEPT)
+            .await
+        {
+            tracing::warn!(%error, source = %source.id, "a refused post could not be logged");
+        }
+        SourceError::Refused(refused)
+    }
+
+    async fn take(&self, source: &Source, post: &Post<'_>) -> Result<Ingested, SourceError> {
+        let now = self.clock.now();
+        let fingerprint =
+            providers::authenticate(source, post, now).map_err(SourceError::Refused)?;
+        if let Some(fingerprint) = &fingerprint {
+            if self.store.has_receipt(source.id, fingerprint).await? {
+                return Err(SourceError::Refused(Refused {
+                    status: 409,
+                    code: "replayed_post",
+                    message: "this post, with this signature, was already taken; its events are in the log".into(),
+                }));
+            }
+        }
+        let events = providers::events(source.provider, post).map_err(SourceError::Refused)?;
+        // Everything is checked before anything is appended: a post that cannot be taken
+        // whole changes nothing.
+        let mut by_identity: BTreeMap<IdentityHandle, Vec<(String, EventDraft)>> = BTreeMap::new();
+        for (i, event) in events.iter().enumerate() {
+            let handle = event
+                .identity(&source.identity)
+                .map_err(SourceError::Refused)?;
+            let (event_type, data) = event.typed(&handle, source.provider, source.id, now);
+            let draft = EventDraft {
+                id: Some(event.event_id(source.id)),
+                event_type: event_type.to_owned(),
+                data: serde_json::value::to_raw_value(&data).expect("event data serialises"),
+            };
+            by_identity
+                .entry(handle)
+                .or_default()
+                .push((format!("/{i}"), draft));
+        }
+        let mut appends = Vec::with_capacity(by_identity.len());
+        for (handle, drafts) in by_identity {
+            let identity = match self.log.resolve(source.tenant_id, &handle).await {
+                Err(LogError::UnknownIdentity) => {
+                    return Err(SourceError::Refused(Refused::unmappable(format!(
+                        "no identity `{handle}` in this tenant: create it first (PUT /v1/identities/{handle})"
+                    ))));
+                }
+                resolved => resolved?,
+            };
+            let checked = self
+                .log
+                .check(source.tenant_id, drafts)
+                .await
+                .map_err(refused_by_log)?;
+            appends.push((identity, checked));
+        }
+        let mut appended = 0;
+        for (identity, events) in appends {
+            let fresh = events.len();
+            let done = self
+                .log
+                .append(identity, events)
+                .await
+                .map_err(refused_by_log)?;
+            if done.created {
+                appended += fresh;
+            }
+        }
+        if let Some(fingerprint) = fingerprint {
+            self.store
+                .keep_receipt(source.id, &fingerprint, now, now - RECEIPTS_KEPT)
+                .await?;
+        }
+        Ok(Ingested {
+            events: events.len(),
+            appended,
+        })
+    }
+}
+
+/// The log's refusals of what a post would append are the post's refusals; its failures
+/// (a database away, a shutdown) are the server's.
+fn refused_by_log(error: LogError) -> SourceError {
+    let refused = |status, code, message: String| {
+        SourceError::Refused(Refused {
+            status,
+            code,
+            message,
+        })
+    };
+    match error {
+        LogError::SchemaViolations(_)
+        | LogError::InvalidData { .. }
+        | LogError::UnknownEventType { .. } => refused(422, "unmappable_event", error.to_string()),
+        LogError::EventIdConflict { .. } => refused(409, "event_id_conflict", error.to_string()),
+        other => SourceError::Log(other),
+    }
+}
+
+/// What checks the provider's posts, from what the client gave for it.
+fn credential(
+    provider: Provider,
+    secret: Option<String>,
+    public_key: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<(Credential, Issued), SourceError> {
+    let not_for = |field: &str| {
+        invalid(
+            "invalid_credentials",
+            format!("`{field}` is not used by {} sources", provider.as_str()),
+        )
+    };
+    let needs = |field: &str, what: &str| {
+        invalid(
+            "invalid_credentials",
+            format!("{} sources need `{field}`: {what}", provider.as_str()),
+        )
+    };
+    if public_key.is_some() && provider != Provider::Sendgrid {
+        return Err(not_for("publicKey"));
+    }
+    if (username.is_some() || password.is_some()) && provider != Provider::Postmark {
+        return Err(not_for(if username.is_some() {
+            "username"
+        } else {
+            "password"
+        }));
+    }
+    if secret.is_some() && matches!(provider, Provider::Sendgrid | Provider::Postmark) {
+        return Err(not_for("secret"));
+    }
+    let mut issued = Issued::default();
+    let credential = match provider {
+        Provider::Resend => {
+            let secret = secret.ok_or_else(|| {
+                needs(
+                    "secret",
+                    "the webhook's signing secret (`whsec_…`) from Resend",
+                )
+            })?;
+            Credential::Standard(
+                SigningSecret::parse(&secret)
+                    .map_err(|error| invalid("invalid_credentials", error.to_string()))?,
+            )
+        }
+        Provider::Sendgrid => {
+            let key = public_key
+                .ok_or_else(|| needs("publicKey", "the signed Event Webhook's verification key"))?;
+            providers::sendgrid_key(&key).map_err(|why| invalid("invalid_credentials", why))?;
+            Credential::PublicKey(key.trim().to_owned())
+        }
+        Provider::Mailgun => {
+            let key =
+                secret.ok_or_else(|| needs("secret", "the domain's HTTP webhook signing key"))?;
+            Credential::Hmac(shared_secret(key)?)
+        }
+        Provider::Generic => match secret {
+            Some(key) => Credential::Hmac(shared_secret(key)?),
+            None => {
+                let key = random_text();
+                issued.secret = Some(key.clone());
+                Credential::Hmac(key)
+            }
+        },
+        Provider::Postmark => {
+            let username = username.unwrap_or_else(|| "seqhook".to_owned());
+            let password = password.unwrap_or_else(random_text);
+            let fits = |text: &str| {
+                (1..=128).contains(&text.len())
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            };
+            if !fits(&username) || !fits(&password) {
+                return Err(invalid(
+                    "invalid_credentials",
+                    "`username` and `password` are 1 to 128 of A–Z a–z 0–9 - . _ ~ (they go into a URL)",
+                ));
+            }
+            let hash = KeyHash::of(&format!("{username}:{password}"));
+            issued.basic_auth = Some((username, password));
+            Credential::BasicAuth(hash)
+        }
+    };
+    Ok((credential, issued))
+}
+
+fn shared_secret(key: String) -> Result<String, SourceError> {
+    if !(16..=256).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            "invalid_credentials",
+            "`secret` is 16 to 256 visible ASCII characters",
+        ));
+    }
+    Ok(key)
+}
+
+/// 32 random bytes, URL-safe.
+fn random_text() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,69 @@
+//! The generic shape email platforms post: `{type, email_id, recipient, timestamp}`, signed
+//! with the hex HMAC-SHA256 of the raw body in `X-Webhook-Signature`. With no timestamp in
+//! the signature, the same post sent again is told apart only by having been seen.
+
+use serde_json::Value;
+
+use super::{Post, bad_signature, hmac_sha256, required_header, rfc3339, same, text};
+use crate::sources::inbound::{Bounce, InboundEvent, Kind, Refused};
+
+pub fn authenticate(key: &str, post: &Post<'_>) -> Result<Option<String>, Refused> {
+    let signature = required_header(post, &["x-webhook-signature"])?;
+    let given = hex::decode(signature).map_err(|_| bad_signature())?;
+    if !same(&given, &hmac_sha256(key.as_bytes(), &[post.body])) {
+        return Err(bad_signature());
+    }
+    Ok(Some(signature.to_ascii_lowercase()))
+}
+
+pub fn events(body: Value) -> Result<InboundEvent, Refused> {
+    let event_type =
+        text(&body, "/type").ok_or_else(|| Refused::unmappable("the post has no `type`"))?;
+    let email_id = text(&body, "/email_id")
+        .ok_or_else(|| Refused::unmappable("the post has no `email_id`"))?;
+    let what = format!("the `{event_type}` event");
+    let kind = match event_type.strip_prefix("email.").unwrap_or(&event_type) {
+        "sent" => Kind::Sent,
+        "delivered" => Kind::Delivered,
+        "deferred" | "delayed" => Kind::Deferred,
+        "bounce" | "bounced" => Kind::Bounced {
+            bounce: Bounce::Unknown,
+            status: None,
+        },
+        "open" | "opened" => Kind::Opened,
+        "click" | "clicked" => Kind::Clicked {
+            url: text(&body, "/url")
+                .ok_or_else(|| Refused::unmappable(format!("{what} has no `url`")))?,
+        },
+        "complaint" | "complained" | "spam" => Kind::Complained,
+        "unsubscribe" | "unsubscribed" => Kind::Unsubscribed,
+        _ => {
+            return Err(Refused::unmappable(format!(
+                "{what} has no seqhook event type"
+            )));
+        }
+    };
+    let at = match body.get("timestamp") {
+        Some(_) => Some(rfc3339(&body, "/timestamp", &what)?),
+        None => None,
+    };
+    let recipient = text(&body, "/recipient");
+    let provider_event_id = [
+        event_type.as_str(),
+        &email_id,
+        recipient.as_deref().unwrap_or_default(),
+        &text(&body, "/timestamp").unwrap_or_default(),
+    ]
+    .join(":");
+    Ok(InboundEvent {
+        kind,
+        provider_event_id,
+        message_id: Some(email_id),
+        recipient,
+        sender: None,
+        subject: None,
+        reason: text(&body, "/reason"),
+        at,
+        raw: body,
+    })
+}
