@@ -22,6 +22,12 @@ use crate::domain::cursor::Seq;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::Scope;
 
+/// The most a client's frames are read into at once.
+const CLIENT_BUFFER: usize = 4 * 1024;
+
+/// How long a closing socket waits for the client's close frame.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The subprotocol the server speaks; a browser offers it beside `bearer.<key>`.
 const PROTOCOL: &str = "seqhook";
 
@@ -90,6 +96,11 @@ pub async fn socket(
     let heartbeat = state.settings.stream_heartbeat;
     Ok(upgrade
         .protocols([PROTOCOL])
+        // A client sends nothing but pongs and a close: the default 128 KiB read buffer per
+        // socket would be most of a held socket's memory.
+        .read_buffer_size(CLIENT_BUFFER)
+        .max_message_size(CLIENT_BUFFER)
+        .max_frame_size(CLIENT_BUFFER)
         .on_upgrade(move |socket| follow(socket, follower, heartbeat)))
 }
 
@@ -135,5 +146,9 @@ async fn close(mut socket: WebSocket, end: End) {
         code,
         reason: reason.into(),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        // A clean close waits for the client's answering close frame, but not for long.
+        let answered = async { while let Some(Ok(_)) = socket.recv().await {} };
+        let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+    }
 }

@@ -67,3 +67,44 @@ pub fn events(body: Value) -> Result<InboundEvent, Refused> {
         raw: body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_documented_shape_reads_with_or_without_the_email_prefix() {
+        let read = |fields: Value| events(fields);
+        let bounce = read(json!({ "type": "email.bounced", "email_id": "msg_abc123",
+            "recipient": "invalid@example.com", "timestamp": "2026-03-03T08:15:00Z" }))
+        .unwrap();
+        assert_eq!(
+            bounce.kind,
+            Kind::Bounced {
+                bounce: Bounce::Unknown,
+                status: None
+            }
+        );
+        assert_eq!(bounce.message_id.as_deref(), Some("msg_abc123"));
+        assert!(bounce.at.is_some());
+        let open = read(json!({ "type": "open", "email_id": "m" })).unwrap();
+        assert_eq!((open.kind, open.at), (Kind::Opened, None));
+        assert_eq!(
+            read(json!({ "type": "email.click", "email_id": "m" }))
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert_eq!(
+            read(json!({ "type": "email.open" })).unwrap_err().status,
+            422
+        );
+        assert_eq!(
+            read(json!({ "type": "email.teleported", "email_id": "m" }))
+                .unwrap_err()
+                .status,
+            422
+        );
+    }
+}

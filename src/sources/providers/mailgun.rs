@@ -115,4 +115,48 @@ mod tests {
             "invalid_signature"
         );
     }
+
+    #[test]
+    fn every_documented_event_has_its_type() {
+        use serde_json::json;
+        let event = |name: &str, extra: Value| {
+            let mut data = json!({ "event": name, "id": "ev-1", "timestamp": 1_764_583_200.5,
+                "recipient": "bo@example.com", "envelope": { "sender": "ann@acme.io" },
+                "message": { "headers": { "message-id": "m-1@acme.io", "subject": "Hi" } } });
+            for (key, value) in extra.as_object().unwrap() {
+                data[key] = value.clone();
+            }
+            events(json!({ "signature": {}, "event-data": data }))
+        };
+        for (name, extra, kind) in [
+            ("accepted", json!({}), Kind::Sent),
+            ("delivered", json!({}), Kind::Delivered),
+            ("failed", json!({ "severity": "temporary" }), Kind::Deferred),
+            (
+                "failed",
+                json!({ "severity": "permanent", "delivery-status": { "bounce-type": "hard", "enhanced-code": "5.1.1" } }),
+                Kind::Bounced {
+                    bounce: Bounce::Hard,
+                    status: Some("5.1.1".into()),
+                },
+            ),
+            ("opened", json!({}), Kind::Opened),
+            (
+                "clicked",
+                json!({ "url": "https://acme.io" }),
+                Kind::Clicked {
+                    url: "https://acme.io".into(),
+                },
+            ),
+            ("complained", json!({}), Kind::Complained),
+            ("unsubscribed", json!({}), Kind::Unsubscribed),
+        ] {
+            let read = event(name, extra).unwrap();
+            assert_eq!(read.kind, kind, "{name}");
+            assert_eq!(read.provider_event_id, "ev-1:2025-12-01");
+            assert_eq!(read.sender.as_deref(), Some("ann@acme.io"));
+        }
+        assert_eq!(event("stored", json!({})).unwrap_err().status, 422);
+        assert_eq!(events(json!({ "signature": {} })).unwrap_err().status, 400);
+    }
 }

@@ -97,3 +97,89 @@ pub fn events(body: Value) -> Result<InboundEvent, Refused> {
         raw: body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_documented_record_has_its_type_and_a_stable_id() {
+        let base = json!({ "MessageID": "m-1", "Recipient": "bo@example.com", "MessageStream": "outbound",
+            "Tag": "q4", "Metadata": {} });
+        let with = |fields: Value| {
+            let mut body = base.clone();
+            for (key, value) in fields.as_object().unwrap() {
+                body[key] = value.clone();
+            }
+            events(body)
+        };
+        let at = "2026-12-01T10:00:00.1234567Z";
+        for (fields, kind, id) in [
+            (
+                json!({ "RecordType": "Delivery", "DeliveredAt": at }),
+                Kind::Delivered,
+                None,
+            ),
+            (
+                json!({ "RecordType": "Bounce", "ID": 4_323_372_036_854_775_807_i64, "Type": "HardBounce", "Email": "bo@example.com", "BouncedAt": at }),
+                Kind::Bounced {
+                    bounce: Bounce::Hard,
+                    status: None,
+                },
+                Some("Bounce:4323372036854775807"),
+            ),
+            (
+                json!({ "RecordType": "Bounce", "ID": 7, "Type": "SoftBounce", "BouncedAt": at }),
+                Kind::Bounced {
+                    bounce: Bounce::Soft,
+                    status: None,
+                },
+                Some("Bounce:7"),
+            ),
+            (
+                json!({ "RecordType": "SpamComplaint", "ID": 42, "BouncedAt": at }),
+                Kind::Complained,
+                Some("SpamComplaint:42"),
+            ),
+            (
+                json!({ "RecordType": "Open", "FirstOpen": true, "ReceivedAt": at }),
+                Kind::Opened,
+                None,
+            ),
+            (
+                json!({ "RecordType": "Click", "OriginalLink": "https://acme.io", "ReceivedAt": at }),
+                Kind::Clicked {
+                    url: "https://acme.io".into(),
+                },
+                None,
+            ),
+            (
+                json!({ "RecordType": "SubscriptionChange", "SuppressSending": true, "ChangedAt": at, "SuppressionReason": "ManualSuppression" }),
+                Kind::Unsubscribed,
+                None,
+            ),
+        ] {
+            let first = with(fields.clone()).unwrap();
+            assert_eq!(first.kind, kind, "{fields}");
+            assert_eq!(first.recipient.as_deref(), Some("bo@example.com"));
+            assert_eq!(
+                first.provider_event_id,
+                with(fields).unwrap().provider_event_id,
+                "stable"
+            );
+            if let Some(id) = id {
+                assert_eq!(first.provider_event_id, id);
+            }
+        }
+        let reactivated = json!({ "RecordType": "SubscriptionChange", "SuppressSending": false, "ChangedAt": at });
+        assert_eq!(with(reactivated).unwrap_err().status, 422);
+        assert_eq!(
+            with(json!({ "RecordType": "Delivery" }))
+                .unwrap_err()
+                .status,
+            422,
+            "no time"
+        );
+    }
+}

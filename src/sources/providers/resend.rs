@@ -84,3 +84,67 @@ pub fn events(post: &Post<'_>, body: Value) -> Result<InboundEvent, Refused> {
         raw: body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(event_type: &str, extra: Value) -> Result<InboundEvent, Refused> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("svix-id", "msg_1".parse().unwrap());
+        let post = Post {
+            headers: &headers,
+            body: b"",
+        };
+        let mut data = json!({
+            "created_at": "2026-12-01T10:00:00.000000+00:00",
+            "email_id": "e-1", "from": "Ann <ann@acme.io>", "to": ["bo@example.com"],
+            "subject": "Hi", "tags": [{ "name": "q4", "value": "1" }],
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            data[key] = value.clone();
+        }
+        events(
+            &post,
+            json!({ "type": event_type, "created_at": "2026-12-01T10:00:01.000Z", "data": data }),
+        )
+    }
+
+    #[test]
+    fn every_documented_email_event_has_its_type() {
+        let click = json!({ "click": { "link": "https://acme.io", "ipAddress": "192.0.2.1" } });
+        let bounce =
+            json!({ "bounce": { "type": "Permanent", "subType": "General", "message": "gone" } });
+        for (event_type, extra, kind) in [
+            ("email.sent", json!({}), Kind::Sent),
+            ("email.delivered", json!({}), Kind::Delivered),
+            ("email.delivery_delayed", json!({}), Kind::Deferred),
+            ("email.complained", json!({}), Kind::Complained),
+            ("email.opened", json!({}), Kind::Opened),
+            (
+                "email.clicked",
+                click,
+                Kind::Clicked {
+                    url: "https://acme.io".into(),
+                },
+            ),
+            (
+                "email.bounced",
+                bounce,
+                Kind::Bounced {
+                    bounce: Bounce::Hard,
+                    status: None,
+                },
+            ),
+        ] {
+            let event = read(event_type, extra).unwrap();
+            assert_eq!(event.kind, kind, "{event_type}");
+            assert_eq!(event.provider_event_id, "msg_1");
+            assert_eq!(event.recipient.as_deref(), Some("bo@example.com"));
+            assert_eq!(event.message_id.as_deref(), Some("e-1"));
+        }
+        assert_eq!(read("email.failed", json!({})).unwrap_err().status, 422);
+        assert_eq!(read("email.clicked", json!({})).unwrap_err().status, 422);
+    }
+}

@@ -151,4 +151,85 @@ mod tests {
             "stale_timestamp"
         );
     }
+
+    #[test]
+    fn every_documented_event_has_its_type() {
+        use serde_json::json;
+        let batch: Vec<Value> = [
+            ("processed", json!({})),
+            (
+                "dropped",
+                json!({ "reason": "Bounced Address", "status": "5.0.0" }),
+            ),
+            ("delivered", json!({ "response": "250 OK" })),
+            (
+                "deferred",
+                json!({ "response": "400 try again later", "attempt": "5" }),
+            ),
+            (
+                "bounce",
+                json!({ "reason": "500 unknown recipient", "status": "5.0.0", "type": "bounce" }),
+            ),
+            (
+                "bounce",
+                json!({ "reason": "blocked", "status": "4.0.0", "type": "blocked" }),
+            ),
+            (
+                "open",
+                json!({ "useragent": "Mozilla/5.0", "ip": "192.0.2.1" }),
+            ),
+            (
+                "click",
+                json!({ "url": "https://acme.io", "url_offset": { "index": 0, "type": "html" } }),
+            ),
+            ("spamreport", json!({})),
+            ("unsubscribe", json!({})),
+            ("group_unsubscribe", json!({ "asm_group_id": 10 })),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, extra))| {
+            let mut event = json!({ "email": "bo@example.com", "timestamp": 1_513_299_569,
+                "smtp-id": "<x@ismtpd>", "event": name, "category": "cat facts",
+                "sg_event_id": format!("id-{i}"), "sg_message_id": "m-1" });
+            for (key, value) in extra.as_object().unwrap() {
+                event[key] = value.clone();
+            }
+            event
+        })
+        .collect();
+        let hard = |status: &str| Kind::Bounced {
+            bounce: Bounce::Hard,
+            status: Some(status.into()),
+        };
+        let kinds: Vec<Kind> = events(Value::Array(batch))
+            .unwrap()
+            .into_iter()
+            .map(|event| event.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Sent,
+                hard("5.0.0"),
+                Kind::Delivered,
+                Kind::Deferred,
+                hard("5.0.0"),
+                Kind::Bounced {
+                    bounce: Bounce::Soft,
+                    status: Some("4.0.0".into())
+                },
+                Kind::Opened,
+                Kind::Clicked {
+                    url: "https://acme.io".into()
+                },
+                Kind::Complained,
+                Kind::Unsubscribed,
+                Kind::Unsubscribed,
+            ]
+        );
+        let resubscribe = json!([{ "email": "bo@example.com", "timestamp": 1, "event": "group_resubscribe", "sg_event_id": "x" }]);
+        assert_eq!(events(resubscribe).unwrap_err().status, 422);
+        assert_eq!(events(json!({ "event": "open" })).unwrap_err().status, 400);
+    }
 }
