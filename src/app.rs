@@ -133,6 +133,7 @@ impl App {
             Arc::clone(&dyn_store),
             Arc::clone(&log),
             Arc::clone(&clock),
+            Arc::clone(&metrics),
         ));
         let state = AppState {
             log,

@@ -20,6 +20,7 @@ const LAG_BUCKETS: &[f64] = &[
 ];
 
 const DELIVERY_OUTCOMES: [&str; 4] = ["delivered", "retrying", "failed", "webhook_gone"];
+const SOURCE_POST_OUTCOMES: [&str; 2] = ["taken", "refused"];
 
 pub struct Metrics {
     handle: PrometheusHandle,
@@ -28,6 +29,7 @@ pub struct Metrics {
     pub held_long_polls: Gauge,
     pub open_streams: Gauge,
     deliveries: [Counter; DELIVERY_OUTCOMES.len()],
+    source_posts: [Counter; SOURCE_POST_OUTCOMES.len()],
     pub delivery_duration: Histogram,
     pub delivery_lag: Histogram,
     pub outbox_depth: Gauge,
@@ -76,7 +78,10 @@ impl Metrics {
             "seqhook_long_polls_held",
             "Long-polls waiting for an event now.",
         );
-        let open_streams = gauge("seqhook_streams_open", "Event streams (SSE) open now.");
+        let open_streams = gauge(
+            "seqhook_streams_open",
+            "Event streams (SSE and WebSocket) open now.",
+        );
         let delivery_duration = histogram(
             "seqhook_delivery_duration_seconds",
             "Webhook request durations, answered or not.",
@@ -131,8 +136,23 @@ impl Metrics {
                 &METADATA,
             )
         });
+        recorder.describe_counter(
+            KeyName::from_const_str("seqhook_source_posts_total"),
+            None,
+            "Providers' posts to inbound sources, taken or refused.".into(),
+        );
+        let source_posts = SOURCE_POST_OUTCOMES.map(|outcome| {
+            recorder.register_counter(
+                &Key::from_parts(
+                    "seqhook_source_posts_total",
+                    vec![Label::from_static_parts("outcome", outcome)],
+                ),
+                &METADATA,
+            )
+        });
         Arc::new(Self {
             handle: recorder.handle(),
+            source_posts,
             events_appended,
             pulls,
             held_long_polls,
@@ -159,6 +179,11 @@ impl Metrics {
             AttemptOutcome::Gone => 3,
         };
         self.deliveries[index].increment(1);
+    }
+
+    /// A provider's post to a source, taken or refused.
+    pub fn source_post(&self, taken: bool) {
+        self.source_posts[usize::from(!taken)].increment(1);
     }
 
     /// The text exposition format.

@@ -4,24 +4,20 @@
 //! log — idempotent on the provider's event ids, so a provider's retry appends nothing twice.
 //! A refused post changes nothing and is kept in the source's short log of refusals.
 
+mod credentials;
 mod inbound;
 mod providers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-
 use crate::clock::Clock;
 use crate::domain::description::parse_description;
 use crate::domain::identity::IdentityHandle;
-use crate::domain::key::KeyHash;
-use crate::domain::secret::SigningSecret;
-use crate::domain::source::{Credential, IdentityFrom, Provider, Refusal, Source};
+use crate::domain::source::{IdentityFrom, Provider, Refusal, Source};
 use crate::id::{SourceId, TenantId};
 use crate::log::{EventDraft, EventLog, LogError};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 pub use inbound::Refused;
 pub use providers::Post;
@@ -84,11 +80,22 @@ pub struct Sources {
     store: Arc<dyn Store>,
     log: Arc<EventLog>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 impl Sources {
-    pub fn new(store: Arc<dyn Store>, log: Arc<EventLog>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, log, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        log: Arc<EventLog>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            log,
+            clock,
+            metrics,
+        }
     }
 
     pub async fn create(
@@ -116,7 +123,7 @@ impl Sources {
                 ),
             ));
         }
-        let (credential, issued) = credential(
+        let (credential, issued) = credentials::credential(
             provider,
             draft.secret,
             draft.public_key,
@@ -186,7 +193,10 @@ impl Sources {
             .ok_or(SourceError::NotFound)?;
         match self.take(&source, post).await {
             Err(SourceError::Refused(refused)) => Err(self.refuse(&source, refused).await),
-            taken => taken,
+            taken => {
+                self.metrics.source_post(taken.is_ok());
+                taken
+            }
         }
     }
 
@@ -200,6 +210,7 @@ impl Sources {
     }
 
     async fn refuse(&self, source: &Source, refused: Refused) -> SourceError {
+        self.metrics.source_post(false);
         let refusal = Refusal {
             at: self.clock.now(),
             status: refused.status,
@@ -307,110 +318,4 @@ fn refused_by_log(error: LogError) -> SourceError {
         LogError::EventIdConflict { .. } => refused(409, "event_id_conflict", error.to_string()),
         other => SourceError::Log(other),
     }
-}
-
-/// What checks the provider's posts, from what the client gave for it.
-fn credential(
-    provider: Provider,
-    secret: Option<String>,
-    public_key: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-) -> Result<(Credential, Issued), SourceError> {
-    let not_for = |field: &str| {
-        invalid(
-            "invalid_credentials",
-            format!("`{field}` is not used by {} sources", provider.as_str()),
-        )
-    };
-    let needs = |field: &str, what: &str| {
-        invalid(
-            "invalid_credentials",
-            format!("{} sources need `{field}`: {what}", provider.as_str()),
-        )
-    };
-    if public_key.is_some() && provider != Provider::Sendgrid {
-        return Err(not_for("publicKey"));
-    }
-    if (username.is_some() || password.is_some()) && provider != Provider::Postmark {
-        return Err(not_for(if username.is_some() {
-            "username"
-        } else {
-            "password"
-        }));
-    }
-    if secret.is_some() && matches!(provider, Provider::Sendgrid | Provider::Postmark) {
-        return Err(not_for("secret"));
-    }
-    let mut issued = Issued::default();
-    let credential = match provider {
-        Provider::Resend => {
-            let secret = secret.ok_or_else(|| {
-                needs(
-                    "secret",
-                    "the webhook's signing secret (`whsec_…`) from Resend",
-                )
-            })?;
-            Credential::Standard(
-                SigningSecret::parse(&secret)
-                    .map_err(|error| invalid("invalid_credentials", error.to_string()))?,
-            )
-        }
-        Provider::Sendgrid => {
-            let key = public_key
-                .ok_or_else(|| needs("publicKey", "the signed Event Webhook's verification key"))?;
-            providers::sendgrid_key(&key).map_err(|why| invalid("invalid_credentials", why))?;
-            Credential::PublicKey(key.trim().to_owned())
-        }
-        Provider::Mailgun => {
-            let key =
-                secret.ok_or_else(|| needs("secret", "the domain's HTTP webhook signing key"))?;
-            Credential::Hmac(shared_secret(key)?)
-        }
-        Provider::Generic => match secret {
-            Some(key) => Credential::Hmac(shared_secret(key)?),
-            None => {
-                let key = random_text();
-                issued.secret = Some(key.clone());
-                Credential::Hmac(key)
-            }
-        },
-        Provider::Postmark => {
-            let username = username.unwrap_or_else(|| "seqhook".to_owned());
-            let password = password.unwrap_or_else(random_text);
-            let fits = |text: &str| {
-                (1..=128).contains(&text.len())
-                    && text
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-            };
-            if !fits(&username) || !fits(&password) {
-                return Err(invalid(
-                    "invalid_credentials",
-                    "`username` and `password` are 1 to 128 of A–Z a–z 0–9 - . _ ~ (they go into a URL)",
-                ));
-            }
-            let hash = KeyHash::of(&format!("{username}:{password}"));
-            issued.basic_auth = Some((username, password));
-            Credential::BasicAuth(hash)
-        }
-    };
-    Ok((credential, issued))
-}
-
-fn shared_secret(key: String) -> Result<String, SourceError> {
-    if !(16..=256).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(invalid(
-            "invalid_credentials",
-            "`secret` is 16 to 256 visible ASCII characters",
-        ));
-    }
-    Ok(key)
-}
-
-/// 32 random bytes, URL-safe.
-fn random_text() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -318,6 +318,15 @@ async fn a_providers_retry_appends_nothing_twice_and_the_same_post_again_is_refu
     let replayed = post(&app.client, &url(&mailgun), &[], swapped.as_bytes()).await;
     assert_error(replayed, StatusCode::CONFLICT, "replayed_post").await;
     assert_eq!(events_of(&app, &tenant, morgan).await.len(), 2);
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for line in [
+        "seqhook_source_posts_total{outcome=\"taken\"} 3",
+        "seqhook_source_posts_total{outcome=\"refused\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     app.stop().await;
     db.drop().await;
 }

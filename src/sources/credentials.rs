@@ -1,0 +1,118 @@
+//! What checks a source's posts, from what the client gave for its provider: each
+//! provider takes its own credential and refuses the others', and what seqhook makes up is
+//! handed back once.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use super::{Issued, SourceError, invalid, providers};
+use crate::domain::key::KeyHash;
+use crate::domain::secret::SigningSecret;
+use crate::domain::source::{Credential, Provider};
+
+/// What checks the provider's posts, from what the client gave for it.
+pub(super) fn credential(
+    provider: Provider,
+    secret: Option<String>,
+    public_key: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<(Credential, Issued), SourceError> {
+    let not_for = |field: &str| {
+        invalid(
+            "invalid_credentials",
+            format!("`{field}` is not used by {} sources", provider.as_str()),
+        )
+    };
+    let needs = |field: &str, what: &str| {
+        invalid(
+            "invalid_credentials",
+            format!("{} sources need `{field}`: {what}", provider.as_str()),
+        )
+    };
+    if public_key.is_some() && provider != Provider::Sendgrid {
+        return Err(not_for("publicKey"));
+    }
+    if (username.is_some() || password.is_some()) && provider != Provider::Postmark {
+        return Err(not_for(if username.is_some() {
+            "username"
+        } else {
+            "password"
+        }));
+    }
+    if secret.is_some() && matches!(provider, Provider::Sendgrid | Provider::Postmark) {
+        return Err(not_for("secret"));
+    }
+    let mut issued = Issued::default();
+    let credential = match provider {
+        Provider::Resend => {
+            let secret = secret.ok_or_else(|| {
+                needs(
+                    "secret",
+                    "the webhook's signing secret (`whsec_…`) from Resend",
+                )
+            })?;
+            Credential::Standard(
+                SigningSecret::parse(&secret)
+                    .map_err(|error| invalid("invalid_credentials", error.to_string()))?,
+            )
+        }
+        Provider::Sendgrid => {
+            let key = public_key
+                .ok_or_else(|| needs("publicKey", "the signed Event Webhook's verification key"))?;
+            providers::sendgrid_key(&key).map_err(|why| invalid("invalid_credentials", why))?;
+            Credential::PublicKey(key.trim().to_owned())
+        }
+        Provider::Mailgun => {
+            let key =
+                secret.ok_or_else(|| needs("secret", "the domain's HTTP webhook signing key"))?;
+            Credential::Hmac(shared_secret(key)?)
+        }
+        Provider::Generic => match secret {
+            Some(key) => Credential::Hmac(shared_secret(key)?),
+            None => {
+                let key = random_text();
+                issued.secret = Some(key.clone());
+                Credential::Hmac(key)
+            }
+        },
+        Provider::Postmark => {
+            let username = username.unwrap_or_else(|| "seqhook".to_owned());
+            let password = password.unwrap_or_else(random_text);
+            let fits = |text: &str| {
+                (1..=128).contains(&text.len())
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            };
+            if !fits(&username) || !fits(&password) {
+                return Err(invalid(
+                    "invalid_credentials",
+                    "`username` and `password` are 1 to 128 of A–Z a–z 0–9 - . _ ~ (they go into a URL)",
+                ));
+            }
+            let hash = KeyHash::of(&format!("{username}:{password}"));
+            issued.basic_auth = Some((username, password));
+            Credential::BasicAuth(hash)
+        }
+    };
+    Ok((credential, issued))
+}
+
+fn shared_secret(key: String) -> Result<String, SourceError> {
+    if !(16..=256).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            "invalid_credentials",
+            "`secret` is 16 to 256 visible ASCII characters",
+        ));
+    }
+    Ok(key)
+}
+
+/// 32 random bytes, URL-safe.
+fn random_text() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
