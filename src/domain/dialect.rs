@@ -5,7 +5,7 @@
 
 use http::HeaderName;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A piece of the signed string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Part {
 }
 
 /// What the HMAC is keyed with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SigningKey {
     /// The bytes the secret's base64 stands for (Standard Webhooks).
@@ -29,7 +29,7 @@ pub enum SigningKey {
     SecretText,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Encoding {
     Hex,
@@ -37,7 +37,7 @@ pub enum Encoding {
 }
 
 /// Which secrets sign while a rotation keeps more than one active.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Signatures {
     /// One signature per active secret, newest first, joined by `separator`.
@@ -49,15 +49,13 @@ pub enum Signatures {
 }
 
 /// A dialect as the API writes it: every field, nothing derived.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DialectFields {
     /// The signed string: text with `{id}`, `{timestamp}` and `{body}` (required) in it.
-    #[schema(example = "{timestamp}.{body}")]
     pub signed_payload: String,
     pub key: SigningKey,
     pub encoding: Encoding,
-    #[schema(example = "stripe-signature")]
     pub signature_header: String,
     /// Written before each signature (`v1,`, `v1=`, `sha256=`).
     #[serde(default)]
@@ -88,13 +86,40 @@ pub struct SignatureDialect {
     id_header: Option<HeaderName>,
 }
 
+/// Why a dialect is refused: a field the document's patterns already rule out, or fields
+/// that do not fit together (which no schema of one field can say).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidDialect(String);
+pub enum InvalidDialect {
+    #[error("{0}")]
+    Field(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl InvalidDialect {
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvalidDialect::Field(_) => "invalid_dialect",
+            InvalidDialect::Conflict(_) => "dialect_conflict",
+        }
+    }
+}
 
 fn invalid(message: impl Into<String>) -> InvalidDialect {
-    InvalidDialect(message.into())
+    InvalidDialect::Field(message.into())
 }
+
+fn conflict(message: impl Into<String>) -> InvalidDialect {
+    InvalidDialect::Conflict(message.into())
+}
+
+/// What the document states of each field; the parsers below enforce exactly these.
+pub const SIGNED_PAYLOAD_PATTERN: &str =
+    "^(?:[ -z|~]|\\{(?:id|timestamp|body)\\})*\\{body\\}(?:[ -z|~]|\\{(?:id|timestamp|body)\\})*$";
+pub const HEADER_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$";
+pub const PREFIX_PATTERN: &str = "^[!-~]{0,64}$";
+pub const TIMESTAMP_PREFIX_PATTERN: &str = "^[!-~]{1,64}$";
+pub const SEPARATOR_PATTERN: &str = "^[ ,;|]{1,3}$";
 
 /// The named dialects, the default first.
 pub const PRESETS: [&str; 6] = [
@@ -190,7 +215,7 @@ impl SignatureDialect {
         let mut names = vec![&signature_header];
         names.extend(timestamp_header.iter().chain(id_header.iter()));
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
-            return Err(invalid(
+            return Err(conflict(
                 "the signature, timestamp and id headers must differ",
             ));
         }
@@ -209,13 +234,13 @@ impl SignatureDialect {
                 return Err(invalid("`separator` is 1 to 3 of space, `,`, `;` and `|`"));
             }
             if fields.signature_prefix.contains(separator) {
-                return Err(invalid("`signaturePrefix` must not contain the separator"));
+                return Err(conflict("`signaturePrefix` must not contain the separator"));
             }
         }
         let needs_separator =
             fields.signatures == Signatures::All || fields.signature_timestamp_prefix.is_some();
         if needs_separator && separator.is_none() {
-            return Err(invalid(
+            return Err(conflict(
                 "`separator` is needed to list several signatures, or a timestamp before them",
             ));
         }
@@ -223,13 +248,13 @@ impl SignatureDialect {
             && timestamp_header.is_none()
             && fields.signature_timestamp_prefix.is_none()
         {
-            return Err(invalid(
+            return Err(conflict(
                 "the signed payload has `{timestamp}`, so `timestampHeader` or \
                  `signatureTimestampPrefix` must carry it",
             ));
         }
         if signed.contains(&Part::Id) && id_header.is_none() {
-            return Err(invalid(
+            return Err(conflict(
                 "the signed payload has `{id}`, so `idHeader` must carry it",
             ));
         }
@@ -334,8 +359,10 @@ fn preset_fields(name: &str) -> Option<DialectFields> {
 }
 
 fn parse_payload(template: &str) -> Result<Vec<Part>, InvalidDialect> {
-    if template.len() > 2 * MAX_TEXT {
-        return Err(invalid("`signedPayload` is at most 128 bytes"));
+    if template.len() > 2 * MAX_TEXT || !template.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(invalid(
+            "`signedPayload` is at most 128 printable ASCII characters",
+        ));
     }
     let mut parts = Vec::new();
     let mut rest = template;
@@ -356,11 +383,6 @@ fn parse_payload(template: &str) -> Result<Vec<Part>, InvalidDialect> {
         .ok_or_else(|| {
             invalid("`signedPayload` may hold only `{id}`, `{timestamp}` and `{body}` in braces")
         })?;
-        if parts.contains(&part) {
-            return Err(invalid(
-                "`signedPayload` names each placeholder at most once",
-            ));
-        }
         parts.push(part);
         rest = after;
     }
@@ -374,9 +396,16 @@ fn parse_payload(template: &str) -> Result<Vec<Part>, InvalidDialect> {
 
 fn header(field: &str, name: &str) -> Result<HeaderName, InvalidDialect> {
     let parsed = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| invalid(format!("`{field}`: `{name}` is not a header name")))?;
+        .ok()
+        .filter(|_| name.len() <= MAX_TEXT)
+        .ok_or_else(|| {
+            invalid(format!(
+                "`{field}`: `{name}` is not a header name of at most {MAX_TEXT} characters"
+            ))
+        })?;
+    // A rule of the HTTP client's, not of the field's shape.
     if RESERVED_HEADERS.contains(&parsed.as_str()) || parsed.as_str().starts_with("proxy-") {
-        return Err(invalid(format!(
+        return Err(conflict(format!(
             "`{field}`: `{name}` is set by the HTTP client itself"
         )));
     }
@@ -393,43 +422,107 @@ fn text(field: &str, value: &str, min: usize) -> Result<(), InvalidDialect> {
     Ok(())
 }
 
-impl utoipa::PartialSchema for SignatureDialect {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        let preset = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(PRESETS))
-            .description(Some("A preset's name."));
-        OneOfBuilder::new()
-            .item(preset)
-            .item(utoipa::openapi::Ref::from_schema_name("DialectFields"))
-            .description(Some(
-                "How deliveries are signed: a preset, or every field of a dialect. \
-                 `standard-webhooks` unless chosen.",
-            ))
-            .into()
+impl SignatureDialect {
+    /// The document's shape of a dialect: a preset's name, or its fields with the patterns
+    /// `check` enforces. The rules across fields (`dialect_conflict`) no schema can state.
+    pub fn schema_json() -> Value {
+        let text = |pattern: &str| json!({ "type": "string", "pattern": pattern });
+        let optional = |pattern: &str| json!({ "type": ["string", "null"], "pattern": pattern });
+        let fields = json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["signedPayload", "key", "encoding", "signatureHeader"],
+            "properties": {
+                "signedPayload": {
+                    "type": "string", "pattern": SIGNED_PAYLOAD_PATTERN, "maxLength": 2 * MAX_TEXT,
+                    "description": "The signed string: `{body}`, and `{id}`, `{timestamp}` and printable text around it.",
+                    "examples": ["{timestamp}.{body}"],
+                },
+                "key": {
+                    "type": "string", "enum": ["secretBytes", "secretText"],
+                    "description": "The HMAC key: the bytes the secret's base64 stands for, or the secret as written.",
+                },
+                "encoding": { "type": "string", "enum": ["hex", "base64"] },
+                "signatureHeader": text(HEADER_PATTERN),
+                "signaturePrefix": text(PREFIX_PATTERN),
+                "timestampHeader": optional(HEADER_PATTERN),
+                "signatureTimestampPrefix": optional(TIMESTAMP_PREFIX_PATTERN),
+                "idHeader": optional(HEADER_PATTERN),
+                "signatures": {
+                    "type": "string", "enum": ["all", "oldest"],
+                    "description": "Every active secret signs (the default), or only the oldest.",
+                },
+                "separator": optional(SEPARATOR_PATTERN),
+            },
+        });
+        json!({
+            "oneOf": [{ "type": "string", "enum": PRESETS, "description": "A preset's name." }, fields],
+            "description": "How deliveries are signed: a preset, or a dialect's fields. `standard-webhooks` unless chosen.",
+        })
     }
 }
 
-impl utoipa::ToSchema for SignatureDialect {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        schemas.push((
-            "DialectFields".into(),
-            <DialectFields as utoipa::PartialSchema>::schema(),
-        ));
-        <DialectFields as utoipa::ToSchema>::schemas(schemas);
+// The shape is written out in `schema_json`, which the document lists by this name.
+impl utoipa::PartialSchema for SignatureDialect {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::from_schema_name("SignatureDialect"))
     }
 }
+
+impl utoipa::ToSchema for SignatureDialect {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// A dialect with every carrier set, so only the field under test can fail.
+    fn carried(payload: &str, header: &str) -> Result<SignatureDialect, InvalidDialect> {
+        SignatureDialect::from_json(&json!({
+            "signedPayload": payload,
+            "key": "secretText",
+            "encoding": "hex",
+            "signatureHeader": header,
+            "timestampHeader": "x-seqhook-test-timestamp",
+            "idHeader": "x-seqhook-test-id",
+            "separator": ",",
+        }))
+    }
+
+    proptest! {
+        /// The document's patterns promise this: what matches them is accepted.
+        #[test]
+        fn every_payload_the_document_allows_is_accepted(
+            payload in SIGNED_PAYLOAD_PATTERN.trim_matches(['^', '$'])
+        ) {
+            if payload.len() <= 2 * MAX_TEXT {
+                prop_assert!(carried(&payload, "x-sig").is_ok(), "{payload}");
+            }
+        }
+
+        #[test]
+        fn every_header_the_document_allows_is_a_field_it_accepts(
+            header in HEADER_PATTERN.trim_matches(['^', '$'])
+        ) {
+            // Names the HTTP client sets itself are a conflict, not a malformed field.
+            prop_assert!(!matches!(carried("{body}", &header), Err(InvalidDialect::Field(_))), "{header}");
+        }
+
+        #[test]
+        fn every_prefix_and_separator_the_document_allows_is_accepted(
+            prefix in PREFIX_PATTERN.trim_matches(['^', '$']),
+            stamp in TIMESTAMP_PREFIX_PATTERN.trim_matches(['^', '$']),
+            separator in SEPARATOR_PATTERN.trim_matches(['^', '$']),
+        ) {
+            let dialect = SignatureDialect::from_json(&json!({
+                "signedPayload": "{body}", "key": "secretText", "encoding": "hex",
+                "signatureHeader": "x-sig", "signaturePrefix": prefix,
+                "signatureTimestampPrefix": stamp, "separator": separator,
+            }));
+            prop_assert!(!matches!(dialect, Err(InvalidDialect::Field(_))), "{dialect:?}");
+        }
+    }
 
     #[test]
     fn every_preset_is_valid_and_names_itself() {
@@ -486,7 +579,7 @@ mod tests {
         };
         assert!(SignatureDialect::from_json(&base).is_ok());
         assert!(with("signedPayload", json!("{timestamp}")).contains("sign the body"));
-        assert!(with("signedPayload", json!("{body}{body}")).contains("at most once"));
+        assert!(with("signedPayload", json!("{body}\u{7f}")).contains("printable"));
         assert!(with("signedPayload", json!("{nonce}.{body}")).contains("only"));
         assert!(with("signedPayload", json!("{timestamp}.{body}")).contains("must carry it"));
         assert!(with("signedPayload", json!("{id}.{body}")).contains("idHeader"));
@@ -497,6 +590,7 @@ mod tests {
         assert!(with("signaturePrefix", json!("v 1")).contains("visible ASCII"));
         assert!(with("encoding", json!("base32")).contains("malformed"));
         assert!(with("nonce", json!(true)).contains("unknown field"));
+        assert!(with("signatureHeader", json!("x".repeat(65))).contains("at most 64"));
         for bad in [json!("svix2"), json!(7), json!(null)] {
             assert!(SignatureDialect::from_json(&bad).is_err(), "{bad}");
         }

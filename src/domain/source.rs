@@ -60,6 +60,15 @@ impl Provider {
     }
 }
 
+/// What the document states of a source's fields; `sources::credentials` enforces them.
+pub const SHARED_SECRET_PATTERN: &str = "^[!-~]{16,256}$";
+/// A base64 DER P-256 public key: the fixed SubjectPublicKeyInfo header, an uncompressed point.
+pub const PUBLIC_KEY_PATTERN: &str =
+    "^MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE[A-Za-z0-9+/]{84}[A-Za-z0-9+/][AQgw]==$";
+pub const BASIC_AUTH_PATTERN: &str = "^[A-Za-z0-9._~-]{1,128}$";
+pub const IDENTITY_PATTERN: &str = "^(recipient|sender|/[^\\x00\\n]{0,255})$";
+pub const IDENTITY_WITHOUT_SENDER_PATTERN: &str = "^(recipient|/[^\\x00\\n]{0,255})$";
+
 /// Where an event's identity handle is found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdentityFrom {
@@ -74,11 +83,15 @@ impl IdentityFrom {
         match text {
             "recipient" => Ok(Self::Recipient),
             "sender" => Ok(Self::Sender),
-            pointer if pointer.starts_with('/') && pointer.len() <= 256 => {
+            pointer
+                if pointer.starts_with('/')
+                    && pointer.chars().count() <= 256
+                    && !pointer.contains(['\0', '\n']) =>
+            {
                 Ok(Self::Pointer(pointer.to_owned()))
             }
             _ => Err(InvalidSource::new(
-                "`identity` is `recipient`, `sender`, or a JSON pointer such as `/custom_args/mailbox` (at most 256 characters)",
+                "`identity` is `recipient`, `sender`, or a JSON pointer such as `/custom_args/mailbox` (at most 256 characters, on one line)",
             )),
         }
     }
@@ -205,4 +218,36 @@ pub struct Refusal {
     #[schema(example = "invalid_signature")]
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document's pattern promises this: what matches it is accepted.
+        #[test]
+        fn every_identity_the_document_allows_is_accepted(
+            identity in IDENTITY_PATTERN.trim_matches(['^', '$'])
+        ) {
+            prop_assert!(IdentityFrom::parse(&identity).is_ok(), "{identity:?}");
+        }
+    }
+
+    #[test]
+    fn bad_identities_are_refused() {
+        for bad in [
+            "",
+            "to",
+            "recipient ",
+            "custom_args/mailbox",
+            "/a\nb",
+            "/a\0b",
+        ] {
+            assert!(IdentityFrom::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(IdentityFrom::parse(&format!("/{}", "é".repeat(255))).is_ok());
+        assert!(IdentityFrom::parse(&format!("/{}", "x".repeat(256))).is_err());
+    }
 }

@@ -9,9 +9,15 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Ref, Schema};
 
 use crate::domain::description::MAX_DESCRIPTION;
+use crate::domain::dialect::SignatureDialect;
 use crate::domain::event::EventType;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::KEY_NAME_PATTERN;
+use crate::domain::secret::SigningSecret;
+use crate::domain::source::{
+    BASIC_AUTH_PATTERN, IDENTITY_PATTERN, IDENTITY_WITHOUT_SENDER_PATTERN, PUBLIC_KEY_PATTERN,
+    SHARED_SECRET_PATTERN,
+};
 use crate::domain::tenant::MAX_NAME;
 use crate::domain::webhook::EventFilter;
 use crate::log::schema::BUILTIN;
@@ -32,6 +38,8 @@ pub fn components() -> Vec<(&'static str, Value)> {
         ("NewApiKey", create_key_json()),
         ("NewEvent", new_event_json()),
         ("EventTypeSchema", json_schema_json()),
+        ("SignatureDialect", SignatureDialect::schema_json()),
+        ("NewSource", create_source_json()),
     ]
 }
 
@@ -136,6 +144,46 @@ fn create_key_json() -> Value {
         ],
         "description": "A key holds its `scopes`; one bound to an `identity` reaches only that \
             identity and holds only `events:read` and `events:write`.",
+    })
+}
+
+/// A source to register: one shape per provider, each with the credential it takes.
+pub fn create_source() -> RefOr<Schema> {
+    reference("NewSource")
+}
+
+fn create_source_json() -> Value {
+    let text = |pattern: &str| json!({ "type": ["string", "null"], "pattern": pattern });
+    let shape = |provider: &str, credentials: Value, required: &[&str], identity: &str| {
+        let mut properties = json!({
+            "provider": { "const": provider },
+            "identity": text(identity),
+            "description": { "$ref": "#/components/schemas/OptionalDescription" },
+        });
+        for (name, schema) in credentials.as_object().expect("an object") {
+            properties[name] = schema.clone();
+        }
+        let mut required = required.to_vec();
+        required.push("provider");
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": required,
+            "properties": properties,
+        })
+    };
+    let secret = |pattern: &str| json!({ "type": "string", "pattern": pattern });
+    json!({
+        "oneOf": [
+            shape("resend", json!({ "secret": secret(SigningSecret::PATTERN) }), &["secret"], IDENTITY_PATTERN),
+            shape("sendgrid", json!({ "publicKey": secret(PUBLIC_KEY_PATTERN) }), &["publicKey"], IDENTITY_WITHOUT_SENDER_PATTERN),
+            shape("mailgun", json!({ "secret": secret(SHARED_SECRET_PATTERN) }), &["secret"], IDENTITY_PATTERN),
+            shape("postmark", json!({ "username": text(BASIC_AUTH_PATTERN), "password": text(BASIC_AUTH_PATTERN) }), &[], IDENTITY_PATTERN),
+            shape("generic", json!({ "secret": text(SHARED_SECRET_PATTERN) }), &[], IDENTITY_WITHOUT_SENDER_PATTERN),
+        ],
+        "description": "A provider, the credential its posts are checked with, and where each \
+            event's identity is (`recipient` by default, `sender`, or a JSON pointer into the \
+            provider's event).",
     })
 }
 

@@ -20,7 +20,7 @@ use crate::domain::source::{Provider, Refusal, Source, SourceView};
 use crate::id::SourceId;
 use crate::sources::{Issued, Post, Refused, SourceDraft};
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSource {
     provider: Provider,
@@ -35,11 +35,18 @@ pub struct CreateSource {
     password: Option<String>,
     /// Where each event's identity handle is: `recipient` (the default), `sender`, or a
     /// JSON pointer into the provider's event.
-    #[schema(example = "recipient")]
     identity: Option<String>,
-    #[schema(schema_with = shapes::optional_description)]
     description: Option<String>,
 }
+
+// One shape per provider, which the derive cannot say.
+impl utoipa::PartialSchema for CreateSource {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        shapes::create_source()
+    }
+}
+
+impl ToSchema for CreateSource {}
 
 /// A new source, with what its provider is given: the ingest URL (with Postmark's
 /// credentials in it) and a generated secret. Shown this once.

@@ -130,7 +130,7 @@ pub(super) fn dialect(
         .map(SignatureDialect::from_json)
         .transpose()
         .map(Option::unwrap_or_default)
-        .map_err(|error| WebhookError::invalid("invalid_dialect", error))
+        .map_err(|error| WebhookError::invalid(error.code(), error))
 }
 
 /// The secret the client chose, or a new one.

@@ -241,12 +241,20 @@ async fn a_bad_dialect_is_refused_with_the_reason_and_changes_nothing() {
     let mut reserved = unknown_field.clone();
     reserved.as_object_mut().unwrap().remove("algorithm");
     reserved["signatureHeader"] = json!("Content-Length");
-    for (dialect, says) in [
-        (json!("svix-ish"), "not a dialect"),
-        (json!(42), "preset's name or an object"),
-        (signs_nothing, "sign the body"),
-        (unknown_field, "unknown field `algorithm`"),
-        (reserved, "HTTP client"),
+    let mut uncarried = reserved.clone();
+    uncarried["signatureHeader"] = json!("x-sig");
+    uncarried["signedPayload"] = json!("{id}.{body}");
+    for (dialect, code, says) in [
+        (json!("svix-ish"), "invalid_dialect", "not a dialect"),
+        (json!(42), "invalid_dialect", "preset's name or an object"),
+        (signs_nothing, "invalid_dialect", "sign the body"),
+        (
+            unknown_field,
+            "invalid_dialect",
+            "unknown field `algorithm`",
+        ),
+        (reserved, "dialect_conflict", "HTTP client"),
+        (uncarried, "dialect_conflict", "`idHeader` must carry it"),
     ] {
         let response = app
             .post(
@@ -255,7 +263,7 @@ async fn a_bad_dialect_is_refused_with_the_reason_and_changes_nothing() {
                 &json!({ "url": url, "dialect": dialect }),
             )
             .await;
-        let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_dialect").await;
+        let error = assert_error(response, StatusCode::BAD_REQUEST, code).await;
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{dialect}: {message}");
     }
