@@ -24,8 +24,18 @@ pub const BUILTIN_TYPES: [&str; 15] = [
     "email.bounced",
     "email.send_failed_permanently",
     "mailbox.replaced",
-    // What email providers report about a message after it was sent, as inbound sources
-    // append it.
+    // `PROVIDER_TYPES`.
+    "email.delivered",
+    "email.deferred",
+    "email.opened",
+    "email.clicked",
+    "email.complained",
+    "email.unsubscribed",
+];
+
+/// What email providers report about a message after it was sent, as inbound sources
+/// append it.
+pub const PROVIDER_TYPES: [&str; 6] = [
     "email.delivered",
     "email.deferred",
     "email.opened",
@@ -70,6 +80,12 @@ impl EventType {
     }
 
     /// Names no tenant may define: the built-ins and the service's own `webhook.*` events.
+    /// Built in since inbound sources, after tenants could define types of these names: a
+    /// tenant's own from before keeps precedence, so its appends are checked as before.
+    pub fn yields_to_tenants(&self) -> bool {
+        PROVIDER_TYPES.contains(&self.as_str())
+    }
+
     pub fn is_reserved(&self) -> bool {
         self.is_builtin() || self.0.starts_with("webhook.")
     }

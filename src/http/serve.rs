@@ -6,10 +6,13 @@
 
 use std::pin::pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
 use axum::serve::Listener;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -18,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::metrics::Metrics;
 
@@ -42,7 +46,36 @@ static REFUSAL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-type Connection = http1::UpgradeableConnection<TokioIo<TcpStream>, TowerToHyperService<Router>>;
+type Connection = http1::UpgradeableConnection<TokioIo<TcpStream>, TowerToHyperService<Connected>>;
+
+/// The router, handing each request its connection's hold: a request that takes its
+/// connection over (a WebSocket) keeps the connection counted, under the cap, and drained
+/// at shutdown for as long as it runs, after hyper has let go of it.
+#[derive(Clone)]
+struct Connected {
+    router: Router,
+    hold: ConnectionHold,
+}
+
+/// A connection's place under the cap and in the drain; the connection lasts as long as a
+/// clone of it.
+#[derive(Clone)]
+pub struct ConnectionHold(#[allow(dead_code, reason = "held, not read")] Arc<Open>);
+
+impl tower::Service<Request<Incoming>> for Connected {
+    type Response = <Router as tower::Service<Request<Incoming>>>::Response;
+    type Error = <Router as tower::Service<Request<Incoming>>>::Error;
+    type Future = <Router as tower::Service<Request<Incoming>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::<Request<Incoming>>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.hold.clone());
+        self.router.call(request)
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -90,14 +123,19 @@ pub async fn serve(
         // A clone of the router is a reference count: every connection shares one route
         // table (a table per connection would cost ~6 KB each, times 10,000 long-polls).
         // Upgrades are kept for WebSocket streams.
+        let hold = ConnectionHold(Arc::new(Open::new(
+            Arc::clone(&metrics),
+            permit,
+            connections.token(),
+        )));
+        let service = Connected {
+            router: router.clone(),
+            hold: hold.clone(),
+        };
         let connection = http
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(router.clone()),
-            )
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let open = Open::new(Arc::clone(&metrics), permit);
-        connections.spawn(drive(connection, open, stopping.clone(), abandon.clone()));
+        connections.spawn(drive(connection, hold, stopping.clone(), abandon.clone()));
     }
     drop(listener);
     connections.close();
@@ -134,7 +172,7 @@ pub fn raise_open_file_limit(max_connections: usize) {
 /// busy one after its current response (held long-polls answer at once, streams end).
 async fn drive(
     connection: Connection,
-    open: Open,
+    open: ConnectionHold,
     stopping: CancellationToken,
     abandon: CancellationToken,
 ) {
@@ -172,18 +210,21 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
-/// Counts a connection as open, and holds its place under the cap, for as long as it lives.
+/// Counts a connection as open, holds its place under the cap, and keeps the drain
+/// waiting, for as long as it lives.
 struct Open {
     metrics: Arc<Metrics>,
     _permit: OwnedSemaphorePermit,
+    _drained: TaskTrackerToken,
 }
 
 impl Open {
-    fn new(metrics: Arc<Metrics>, permit: OwnedSemaphorePermit) -> Self {
+    fn new(metrics: Arc<Metrics>, permit: OwnedSemaphorePermit, drained: TaskTrackerToken) -> Self {
         metrics.connections_open.increment(1.0);
         Self {
             metrics,
             _permit: permit,
+            _drained: drained,
         }
     }
 }

@@ -5,11 +5,15 @@
 //! socket starts at the head. The server pings while idle, and closes with a code saying why:
 //! 1001 at shutdown, 1008 when the key is revoked, 1011 when a read fails.
 
+use std::time::Duration;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::Deserialize;
+use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
@@ -17,6 +21,7 @@ use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
 use super::follow::{End, Follower, Frame};
 use super::responses::{ExpiredCursor, NoSuchIdentity, ReaderKey};
+use super::serve::ConnectionHold;
 use super::state::AppState;
 use crate::domain::cursor::Seq;
 use crate::domain::identity::IdentityHandle;
@@ -26,7 +31,9 @@ use crate::domain::key::Scope;
 const CLIENT_BUFFER: usize = 4 * 1024;
 
 /// How long a closing socket waits for the client's close frame.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long one message may take to go out before the client is given up on.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The subprotocol the server speaks; a browser offers it beside `bearer.<key>`.
 const PROTOCOL: &str = "seqhook";
@@ -72,6 +79,7 @@ pub async fn socket(
     State(state): State<AppState>,
     Handle(handle): Handle,
     QueryParams(query): QueryParams<SocketQuery>,
+    hold: Option<Extension<ConnectionHold>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     auth.require_identity(Scope::EventsRead, &handle)?;
@@ -101,11 +109,15 @@ pub async fn socket(
         .read_buffer_size(CLIENT_BUFFER)
         .max_message_size(CLIENT_BUFFER)
         .max_frame_size(CLIENT_BUFFER)
-        .on_upgrade(move |socket| follow(socket, follower, heartbeat)))
+        .on_upgrade(move |socket| async move {
+            follow(socket, follower, heartbeat).await;
+            // The connection is counted, and the drain waits, until the socket is done.
+            drop(hold);
+        }))
 }
 
-async fn follow(mut socket: WebSocket, follower: Follower, heartbeat: std::time::Duration) {
-    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+async fn follow(mut socket: WebSocket, follower: Follower, heartbeat: Duration) {
+    let mut pings = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     // Kept across loop turns, so a ping or a client's message does not restart the wait.
     let mut next = Box::pin(follower.advance());
     loop {
@@ -116,19 +128,22 @@ async fn follow(mut socket: WebSocket, follower: Follower, heartbeat: std::time:
                     Ok(Frame::Event { json, .. }) => json,
                     Err(end) => return close(socket, end).await,
                 };
-                if socket.send(Message::Text(message.into())).await.is_err() {
+                if !send(&mut socket, Message::Text(message.into())).await {
                     return;
                 }
+                // Pings are for idle sockets.
+                pings.reset();
                 next = Box::pin(follower.advance());
             }
             received = socket.recv() => match received {
-                // The client went away or closed; the library answers its close.
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_)) => return,
+                // The library queues the answering close; reading on sends it.
+                Some(Ok(Message::Close(_))) => return drain(socket).await,
                 // Pongs and anything a client says are not instructions.
                 Some(Ok(_)) => {}
             },
             _ = pings.tick() => {
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Default::default())).await {
                     return;
                 }
             }
@@ -146,9 +161,22 @@ async fn close(mut socket: WebSocket, end: End) {
         code,
         reason: reason.into(),
     };
-    if socket.send(Message::Close(Some(frame))).await.is_ok() {
-        // A clean close waits for the client's answering close frame, but not for long.
-        let answered = async { while let Some(Ok(_)) = socket.recv().await {} };
-        let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+    if send(&mut socket, Message::Close(Some(frame))).await {
+        drain(socket).await;
     }
+}
+
+/// Reads until the client's side is closed too, but not for long: a clean close.
+async fn drain(mut socket: WebSocket) {
+    let closed = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let _ = tokio::time::timeout(CLOSE_WAIT, closed).await;
+}
+
+/// Sends one message, or gives up on a client that stopped reading: a socket must end by
+/// itself for the shutdown's drain to end.
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }

@@ -250,7 +250,7 @@ pub struct IngestAnswer {
     summary = "A provider's post to its source",
     description = "Takes no API key: the provider's signature (Resend, SendGrid, Mailgun, the \
         generic `X-Webhook-Signature`) or basic auth (Postmark) authenticates it. Every event \
-        is appended, one atomic append per identity, or none is.",
+        is checked before any is appended; each identity's events are one atomic append.",
     params(("id" = inline(SourceId), Path, description = "The source's id")),
     request_body(content = String, description = "The provider's post, as it sends it"),
     responses(
@@ -279,6 +279,12 @@ pub async fn ingest(
     .map_err(|_| ApiError::BodyTimeout)?;
     let body = match read {
         Ok(body) => body,
+        Err(error) if !over_limit(&error) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "the post's body could not be read whole",
+            ));
+        }
         Err(_) => {
             let refused = Refused {
                 status: 413,
@@ -298,6 +304,18 @@ pub async fn ingest(
         events: ingested.events,
         appended: ingested.appended,
     }))
+}
+
+/// Whether reading a body failed for its length, rather than its connection.
+fn over_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// A malformed id names no source: 404.

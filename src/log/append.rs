@@ -235,6 +235,7 @@ fn in_request_order(
     written: Vec<StoredEvent>,
     created: bool,
 ) -> Result<Appended, LogError> {
+    let new = written.len();
     let mut written: HashMap<EventId, StoredEvent> =
         written.into_iter().map(|event| (event.id, event)).collect();
     let stored: Option<Vec<StoredEvent>> = events
@@ -246,7 +247,11 @@ fn in_request_order(
         })
         .collect();
     match stored {
-        Some(events) => Ok(Appended { events, created }),
+        Some(events) => Ok(Appended {
+            events,
+            created,
+            new,
+        }),
         None => Err(LogError::Store(StoreError::Database(
             sqlx::Error::Protocol("an append answered for events it was not given".into()),
         ))),

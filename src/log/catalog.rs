@@ -55,8 +55,9 @@ pub enum TypeEntry {
     Custom(CustomEventType),
 }
 
-/// Compiled custom schemas, with when each was fetched.
-type CustomCache = HashMap<(TenantId, EventType), (Arc<EventSchema>, Instant)>;
+/// Compiled custom schemas, with when each was fetched; `None` where a tenant has no type
+/// of a built-in name it could have defined before (`EventType::yields_to_tenants`).
+type CustomCache = HashMap<(TenantId, EventType), (Option<Arc<EventSchema>>, Instant)>;
 
 pub struct Catalog {
     store: Arc<dyn Store>,
@@ -74,29 +75,48 @@ impl Catalog {
     /// The schema `name` must satisfy for `tenant`, or `None` when the type is unknown.
     pub async fn schema(&self, tenant: TenantId, name: &EventType) -> StoreResult<Option<Schema>> {
         if let Some(schema) = BUILTIN.get(name.as_str()) {
+            if name.yields_to_tenants() {
+                if let Some(own) = self.custom_schema(tenant, name).await? {
+                    return Ok(Some(Schema::Custom(own)));
+                }
+            }
             return Ok(Some(Schema::Builtin(schema)));
         }
+        Ok(self.custom_schema(tenant, name).await?.map(Schema::Custom))
+    }
+
+    async fn custom_schema(
+        &self,
+        tenant: TenantId,
+        name: &EventType,
+    ) -> StoreResult<Option<Arc<EventSchema>>> {
         let key = (tenant, name.clone());
         if let Some((schema, fetched)) = self.custom.lock().expect("catalog lock").get(&key) {
             if fetched.elapsed() < CUSTOM_TTL {
-                return Ok(Some(Schema::Custom(Arc::clone(schema))));
+                return Ok(schema.clone());
             }
         }
-        let Some(stored) = self.store.find_event_type(tenant, name).await? else {
-            return Ok(None);
+        let found = match self.store.find_event_type(tenant, name).await? {
+            // A stored schema compiled when it was saved; failing now would mean the
+            // validator changed underneath it, and refusing the type is the safe answer.
+            Some(stored) => match EventSchema::compile(stored.description, stored.schema) {
+                Ok(schema) => Some(Arc::new(schema)),
+                Err(_) => {
+                    tracing::error!(event_type = %name, "a stored custom schema no longer compiles");
+                    return Ok(None);
+                }
+            },
+            None => None,
         };
-        // A stored schema compiled when it was saved; failing now would mean the validator
-        // changed underneath it, and refusing the type is the safe answer.
-        let Ok(schema) = EventSchema::compile(stored.description, stored.schema) else {
-            tracing::error!(event_type = %name, "a stored custom schema no longer compiles");
-            return Ok(None);
-        };
-        let schema = Arc::new(schema);
-        self.custom
-            .lock()
-            .expect("catalog lock")
-            .insert(key, (Arc::clone(&schema), Instant::now()));
-        Ok(Some(Schema::Custom(schema)))
+        // Absence is remembered only for the names a built-in stands behind: an unknown
+        // type is an error its client corrects, not a path to keep fast.
+        if found.is_some() || name.yields_to_tenants() {
+            self.custom
+                .lock()
+                .expect("catalog lock")
+                .insert(key, (found.clone(), Instant::now()));
+        }
+        Ok(found)
     }
 
     /// Creates or replaces one of the tenant's own types; answers it, and whether it is
@@ -110,7 +130,9 @@ impl Catalog {
     ) -> Result<(CustomEventType, bool), CatalogError> {
         let name =
             EventType::parse(name).map_err(|error| CatalogError::InvalidName(error.to_string()))?;
-        if name.is_reserved() {
+        let keeps_own =
+            name.yields_to_tenants() && self.store.find_event_type(tenant, &name).await?.is_some();
+        if name.is_reserved() && !keeps_own {
             return Err(CatalogError::Reserved(name));
         }
         let description = parse_description(description)
@@ -124,7 +146,7 @@ impl Catalog {
         self.custom
             .lock()
             .expect("catalog lock")
-            .insert((tenant, name), (Arc::new(schema), Instant::now()));
+            .insert((tenant, name), (Some(Arc::new(schema)), Instant::now()));
         Ok(saved)
     }
 
@@ -134,21 +156,26 @@ impl Catalog {
         tenant: TenantId,
         name: &EventType,
     ) -> Result<Option<TypeEntry>, CatalogError> {
-        if let Some((name, schema)) = BUILTIN.get_key_value(name.as_str()) {
+        let builtin = BUILTIN.get_key_value(name.as_str());
+        if let Some((name, schema)) = builtin.filter(|_| !name.yields_to_tenants()) {
             return Ok(Some(TypeEntry::Builtin { name, schema }));
         }
-        Ok(self
-            .store
-            .find_event_type(tenant, name)
-            .await?
-            .map(TypeEntry::Custom))
+        let own = self.store.find_event_type(tenant, name).await?;
+        Ok(own
+            .map(TypeEntry::Custom)
+            .or_else(|| builtin.map(|(name, schema)| TypeEntry::Builtin { name, schema })))
     }
 
     /// Every type the tenant may append: the built-ins, then its own.
     pub async fn list(&self, tenant: TenantId) -> Result<Vec<TypeEntry>, CatalogError> {
         let custom = self.store.list_event_types(tenant).await?;
+        let own: Vec<String> = custom
+            .iter()
+            .map(|mine| mine.name.as_str().to_owned())
+            .collect();
         Ok(BUILTIN
             .iter()
+            .filter(|(name, _)| !own.iter().any(|mine| mine == *name))
             .map(|(name, schema)| TypeEntry::Builtin { name, schema })
             .chain(custom.into_iter().map(TypeEntry::Custom))
             .collect())

@@ -81,6 +81,8 @@ pub struct Appended {
     pub events: Vec<StoredEvent>,
     /// False when every event was already in the log (an idempotent re-send).
     pub created: bool,
+    /// How many were new to the log.
+    pub new: usize,
 }
 
 pub struct PullRequest {

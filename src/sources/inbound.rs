@@ -128,16 +128,16 @@ impl InboundEvent {
         EventId::from_parts(millis, u128::from_be_bytes(random))
     }
 
-    /// The event's type and `data`, as seqhook's catalog has them; `received` is its time
-    /// when the provider gave none.
+    /// The event's type and `data`, as seqhook's catalog has them. With no time from the
+    /// provider, `ts` is 0: the time it arrived would differ on the provider's retry, which
+    /// must be the same event to be recognised as one.
     pub fn typed(
         &self,
         identity: &IdentityHandle,
         provider: Provider,
         source: SourceId,
-        received: DateTime<Utc>,
     ) -> (&'static str, Value) {
-        let ts = self.at.unwrap_or(received).timestamp_millis().max(0);
+        let ts = self.at.map_or(0, |at| at.timestamp_millis().max(0));
         let recipient = self.recipient.clone().unwrap_or_default();
         let from = self.sender.as_deref().map(bare_address);
         let message_id = self.message_id.clone();

@@ -8,7 +8,7 @@ mod credentials;
 mod inbound;
 mod providers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -232,26 +232,72 @@ impl Sources {
         let now = self.clock.now();
         let fingerprint =
             providers::authenticate(source, post, now).map_err(SourceError::Refused)?;
+        // The signature is claimed before the post is read, so two copies of it racing each
+        // other cannot both be taken, and one whose post was refused cannot carry another
+        // body. Only a failure of the server's gives it back, for the provider's retry.
         if let Some(fingerprint) = &fingerprint {
-            if self.store.has_receipt(source.id, fingerprint).await? {
+            let claimed = self
+                .store
+                .claim_receipt(source.id, fingerprint, now, now - RECEIPTS_KEPT)
+                .await?;
+            if !claimed {
                 return Err(SourceError::Refused(Refused {
                     status: 409,
                     code: "replayed_post",
-                    message: "this post, with this signature, was already taken; its events are in the log".into(),
+                    message: "a post with this signature was already received".into(),
                 }));
             }
         }
+        let taken = self.append(source, post).await;
+        if let (Err(SourceError::Log(_) | SourceError::Store(_)), Some(fingerprint)) =
+            (&taken, &fingerprint)
+        {
+            if let Err(error) = self.store.release_receipt(source.id, fingerprint).await {
+                tracing::warn!(%error, source = %source.id, "a failed post's signature stays claimed until it is stale");
+            }
+        }
+        taken
+    }
+
+    /// Addresses are case-insensitive where handles are not: an address the provider wrote
+    /// in other case finds an identity whose handle is the lower-case address.
+    async fn known_handle(
+        &self,
+        source: &Source,
+        handle: IdentityHandle,
+    ) -> Result<IdentityHandle, SourceError> {
+        let lower = handle.as_str().to_ascii_lowercase();
+        if lower == handle.as_str() {
+            return Ok(handle);
+        }
+        match self.log.resolve(source.tenant_id, &handle).await {
+            Ok(_) => Ok(handle),
+            Err(LogError::UnknownIdentity) => {
+                Ok(IdentityHandle::parse(&lower).expect("lower case keeps a handle valid"))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn append(&self, source: &Source, post: &Post<'_>) -> Result<Ingested, SourceError> {
         let events = providers::events(source.provider, post).map_err(SourceError::Refused)?;
         // Everything is checked before anything is appended: a post that cannot be taken
         // whole changes nothing.
         let mut by_identity: BTreeMap<IdentityHandle, Vec<(String, EventDraft)>> = BTreeMap::new();
+        let mut seen = HashSet::new();
         for (i, event) in events.iter().enumerate() {
+            let id = event.event_id(source.id);
+            // A batch may carry one event twice; it is one event.
+            if !seen.insert(id) {
+                continue;
+            }
             let handle = event
                 .identity(&source.identity)
                 .map_err(SourceError::Refused)?;
-            let (event_type, data) = event.typed(&handle, source.provider, source.id, now);
+            let handle = self.known_handle(source, handle).await?;
+            let (event_type, data) = event.typed(&handle, source.provider, source.id);
             let draft = EventDraft {
-                id: Some(event.event_id(source.id)),
+                id: Some(id),
                 event_type: event_type.to_owned(),
                 data: serde_json::value::to_raw_value(&data).expect("event data serialises"),
             };
@@ -279,20 +325,12 @@ impl Sources {
         }
         let mut appended = 0;
         for (identity, events) in appends {
-            let fresh = events.len();
             let done = self
                 .log
                 .append(identity, events)
                 .await
                 .map_err(refused_by_log)?;
-            if done.created {
-                appended += fresh;
-            }
-        }
-        if let Some(fingerprint) = fingerprint {
-            self.store
-                .keep_receipt(source.id, &fingerprint, now, now - RECEIPTS_KEPT)
-                .await?;
+            appended += done.new;
         }
         Ok(Ingested {
             events: events.len(),

@@ -26,17 +26,17 @@ pub trait SourceStore: Send + Sync {
     ) -> StoreResult<Vec<Source>>;
     /// Deletes the source with its receipts and refusals.
     async fn delete_source(&self, tenant: TenantId, id: SourceId) -> StoreResult<bool>;
-    /// Whether a post with this fingerprint was already taken.
-    async fn has_receipt(&self, source: SourceId, fingerprint: &str) -> StoreResult<bool>;
-    /// Keeps a taken post's fingerprint, and forgets the source's received before
-    /// `forget_before`.
-    async fn keep_receipt(
+    /// Claims a post's fingerprint, unless it was already claimed; forgets the source's
+    /// claimed before `forget_before`.
+    async fn claim_receipt(
         &self,
         source: SourceId,
         fingerprint: &str,
         now: DateTime<Utc>,
         forget_before: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
+    /// Gives a claimed fingerprint back, for a post the server failed to take.
+    async fn release_receipt(&self, source: SourceId, fingerprint: &str) -> StoreResult<()>;
     /// Logs a refused post, keeping the source's newest `keep`.
     async fn record_refusal(
         &self,

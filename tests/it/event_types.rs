@@ -201,3 +201,97 @@ async fn builtin_names_cannot_be_redefined_and_bad_schemas_are_refused() {
     app.stop().await;
     db.drop().await;
 }
+
+/// A tenant that defined `email.opened` before seqhook built it in keeps its own: its
+/// appends are checked as they were, and it may still change it; other tenants get the
+/// built-in.
+#[tokio::test]
+async fn a_tenants_own_type_from_before_the_name_was_built_in_keeps_precedence() {
+    use seqhook::domain::event::EventType;
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let other = app.tenant_with_identity("bob").await;
+    // Written below the API, which no longer lets a tenant define a built-in name.
+    let store = crate::it::store::open(&db).await;
+    let name = EventType::parse("email.opened").unwrap();
+    let theirs = json!({ "type": "object", "required": ["pixel"] });
+    store
+        .upsert_event_type(tenant.id.parse().unwrap(), &name, "Our opens", &theirs)
+        .await
+        .unwrap();
+
+    let ok = app
+        .append(
+            &tenant.key,
+            "alice",
+            &json!({ "type": "email.opened", "data": { "pixel": "p1" } }),
+        )
+        .await;
+    assert_eq!(
+        ok.status(),
+        StatusCode::CREATED,
+        "checked against the tenant's own schema"
+    );
+    let refused = app
+        .append(
+            &tenant.key,
+            "alice",
+            &json!({ "type": "email.opened", "data": {} }),
+        )
+        .await;
+    assert_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "schema_violation",
+    )
+    .await;
+    let catalog: Value = app
+        .get(&tenant.key, "/v1/event-types")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let opened: Vec<&Value> = catalog["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["name"] == "email.opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "listed once: {opened:?}");
+    assert_eq!(opened[0]["description"], "Our opens");
+    let changed = app
+        .client
+        .put(app.url("/v1/event-types/email.opened"))
+        .bearer_auth(&tenant.key)
+        .json(&json!({ "description": "Our opens, v2", "schema": theirs }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    let built_in = app
+        .append(
+            &other.key,
+            "bob",
+            &json!({ "type": "email.opened", "data": { "pixel": "p1" } }),
+        )
+        .await;
+    assert_error(
+        built_in,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "schema_violation",
+    )
+    .await;
+    let reserved = app
+        .client
+        .put(app.url("/v1/event-types/email.opened"))
+        .bearer_auth(&other.key)
+        .json(&json!({ "description": "Mine", "schema": theirs }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reserved.status(), StatusCode::CONFLICT);
+    app.stop().await;
+    db.drop().await;
+}

@@ -21,7 +21,7 @@ mod retention;
 mod slow_clients;
 mod socket;
 mod sources;
-mod store;
+pub mod store;
 mod stream;
 pub mod support;
 mod tenants;

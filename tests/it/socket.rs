@@ -250,3 +250,38 @@ async fn bad_socket_requests_get_a_clear_4xx_before_the_upgrade() {
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn open_sockets_count_against_the_connection_cap() {
+    let db = TestDatabase::create().await;
+    let mut config = seqhook::config::ServeConfig::for_database(&db.url);
+    config.max_connections = 3;
+    let app = TestApp::spawn_with(config).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    let mut sockets = Vec::new();
+    let refused = loop {
+        let mut request = request(&app, "alice", "");
+        let bearer = format!("Bearer {}", tenant.key).parse().unwrap();
+        request.headers_mut().insert("authorization", bearer);
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((mut socket, _)) => {
+                assert_eq!(next_json(&mut socket).await, json!({ "cursor": 0 }));
+                sockets.push(socket);
+                assert!(sockets.len() <= 3, "more sockets than the cap");
+            }
+            Err(tungstenite::Error::Http(response)) => break response,
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert_eq!(refused.status().as_u16(), 503);
+    let body: Value = serde_json::from_slice(refused.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_connections");
+    // The test client's one pooled connection may hold the last place.
+    assert!(
+        sockets.len() >= 2,
+        "{} sockets open at the refusal",
+        sockets.len()
+    );
+    app.stop().await;
+    db.drop().await;
+}

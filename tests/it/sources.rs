@@ -319,10 +319,62 @@ async fn a_providers_retry_appends_nothing_twice_and_the_same_post_again_is_refu
     assert_error(replayed, StatusCode::CONFLICT, "replayed_post").await;
     assert_eq!(events_of(&app, &tenant, morgan).await.len(), 2);
 
+    // The generic signature does not change between sends: the same post again is the
+    // sender's retry, taken as one, even with no timestamp to tell the event's time by.
+    let generic = create_source(&app, &tenant, json!({ "provider": "generic" })).await;
+    let secret = generic["secret"].as_str().unwrap();
+    let body = json!({ "type": "open", "email_id": "msg_1", "recipient": morgan }).to_string();
+    for appended in [1, 0] {
+        let headers = providers::generic_headers(secret, body.as_bytes());
+        let answer: Value = post(&app.client, &url(&generic), &headers, body.as_bytes())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["appended"], appended, "{answer}");
+    }
+    // A batch holding one event twice appends it once.
+    let sendgrid = SendGrid::new(3);
+    let sg = create_source(
+        &app,
+        &tenant,
+        json!({ "provider": "sendgrid", "publicKey": sendgrid.public_key() }),
+    )
+    .await;
+    let twice = providers::sendgrid_event(
+        "delivered",
+        "Morgan@Northwind.example",
+        "sg-twice",
+        json!({}),
+    );
+    let batch = providers::sendgrid_batch(&[twice.clone(), twice]);
+    let answer: Value = post(
+        &app.client,
+        &url(&sg),
+        &sendgrid.headers(now(), &batch),
+        &batch,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (answer["events"].as_u64(), answer["appended"].as_u64()),
+        (Some(2), Some(1)),
+        "{answer}"
+    );
+    let events = events_of(&app, &tenant, morgan).await;
+    assert_eq!(
+        events.len(),
+        4,
+        "the address in other case found the identity"
+    );
+    assert_eq!(events[2]["data"]["ts"], 0, "no time from the sender");
+
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     for line in [
-        "seqhook_source_posts_total{outcome=\"taken\"} 3",
+        "seqhook_source_posts_total{outcome=\"taken\"} 6",
         "seqhook_source_posts_total{outcome=\"refused\"} 2",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");

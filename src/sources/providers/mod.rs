@@ -82,7 +82,7 @@ fn fresh(timestamp: &str, now: DateTime<Utc>) -> Result<(), Refused> {
             format!("`{timestamp}` is not a unix timestamp"),
         )
     })?;
-    if (now.timestamp() - at).abs() > TOLERANCE_SECS {
+    if now.timestamp().abs_diff(at) > TOLERANCE_SECS.unsigned_abs() {
         return Err(Refused::unauthenticated(
             "stale_timestamp",
             format!(

@@ -46,6 +46,9 @@ pub fn authenticate(
     signed.extend_from_slice(post.body);
     key.verify(&signed, &signature)
         .map_err(|_| bad_signature())?;
+    // Both (r, s) and (r, n − s) verify: the low-S form names the signature, so its mirror
+    // is the same post, not a new one.
+    let signature = signature.normalize_s().unwrap_or(signature);
     Ok(Some(format!(
         "{timestamp}.{}",
         STANDARD.encode(signature.to_bytes())

@@ -75,28 +75,13 @@ macro_rules! source_store {
                 Ok(result.rows_affected() == 1)
             }
 
-            async fn has_receipt(
-                &self,
-                source: $crate::id::SourceId,
-                fingerprint: &str,
-            ) -> $crate::store::StoreResult<bool> {
-                let found: Option<i32> = ::sqlx::query_scalar(
-                    "SELECT 1 FROM source_receipts WHERE source_id = $1 AND fingerprint = $2",
-                )
-                .bind(source.as_uuid())
-                .bind(fingerprint)
-                .fetch_optional(self.reader())
-                .await?;
-                Ok(found.is_some())
-            }
-
-            async fn keep_receipt(
+            async fn claim_receipt(
                 &self,
                 source: $crate::id::SourceId,
                 fingerprint: &str,
                 now: ::chrono::DateTime<::chrono::Utc>,
                 forget_before: ::chrono::DateTime<::chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
+            ) -> $crate::store::StoreResult<bool> {
                 use $crate::store::columns::Timestamp;
                 let mut tx = self.begin_write().await?;
                 ::sqlx::query(
@@ -106,7 +91,7 @@ macro_rules! source_store {
                 .bind(Timestamp(forget_before))
                 .execute(&mut *tx)
                 .await?;
-                ::sqlx::query(
+                let claimed = ::sqlx::query(
                     "INSERT INTO source_receipts (source_id, fingerprint, received_at)
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
@@ -116,6 +101,21 @@ macro_rules! source_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release_receipt(
+                &self,
+                source: $crate::id::SourceId,
+                fingerprint: &str,
+            ) -> $crate::store::StoreResult<()> {
+                ::sqlx::query(
+                    "DELETE FROM source_receipts WHERE source_id = $1 AND fingerprint = $2",
+                )
+                .bind(source.as_uuid())
+                .bind(fingerprint)
+                .execute(self.writer())
+                .await?;
                 Ok(())
             }
 
