@@ -8,8 +8,8 @@ mod credentials;
 mod inbound;
 mod providers;
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::domain::description::parse_description;
@@ -24,6 +24,9 @@ pub use providers::Post;
 
 /// Refused posts kept per source.
 pub const REFUSALS_KEPT: u32 = 100;
+/// Refused posts logged per source and second, at most: anyone who knows an ingest URL can
+/// post to it, and each logged refusal is a write.
+const REFUSALS_LOGGED_PER_SECOND: u32 = 10;
 /// How long a signed post's fingerprint is kept to refuse it sent again.
 const RECEIPTS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
@@ -81,6 +84,8 @@ pub struct Sources {
     log: Arc<EventLog>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    /// Per source, the second being logged in and the refusals logged in it.
+    logging: Mutex<HashMap<SourceId, (std::time::Instant, u32)>>,
 }
 
 impl Sources {
@@ -95,6 +100,7 @@ impl Sources {
             log,
             clock,
             metrics,
+            logging: Mutex::default(),
         }
     }
 
@@ -217,6 +223,9 @@ impl Sources {
             code: refused.code.to_owned(),
             message: refused.message.clone(),
         };
+        if !self.may_log(source.id) {
+            return SourceError::Refused(refused);
+        }
         // The post is refused either way; a log that cannot be written is not its fault.
         if let Err(error) = self
             .store
@@ -226,6 +235,21 @@ impl Sources {
             tracing::warn!(%error, source = %source.id, "a refused post could not be logged");
         }
         SourceError::Refused(refused)
+    }
+
+    /// Whether another refusal of this source may be logged this second.
+    fn may_log(&self, source: SourceId) -> bool {
+        let now = std::time::Instant::now();
+        let mut logging = self.logging.lock().expect("refusal log lock");
+        if logging.len() > 10_000 {
+            logging.retain(|_, (since, _)| now.duration_since(*since).as_secs() < 1);
+        }
+        let (since, logged) = logging.entry(source).or_insert((now, 0));
+        if now.duration_since(*since).as_secs() >= 1 {
+            (*since, *logged) = (now, 0);
+        }
+        *logged += 1;
+        *logged <= REFUSALS_LOGGED_PER_SECOND
     }
 
     async fn take(&self, source: &Source, post: &Post<'_>) -> Result<Ingested, SourceError> {
