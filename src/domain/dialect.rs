@@ -233,8 +233,18 @@ impl SignatureDialect {
             {
                 return Err(invalid("`separator` is 1 to 3 of space, `,`, `;` and `|`"));
             }
-            if fields.signature_prefix.contains(separator) {
-                return Err(conflict("`signaturePrefix` must not contain the separator"));
+            let prefixes = [
+                Some(&fields.signature_prefix),
+                fields.signature_timestamp_prefix.as_ref(),
+            ];
+            if prefixes
+                .into_iter()
+                .flatten()
+                .any(|prefix| prefix.contains(separator))
+            {
+                return Err(conflict(
+                    "`signaturePrefix` and `signatureTimestampPrefix` must not contain the separator",
+                ));
             }
         }
         let needs_separator =
