@@ -12,6 +12,7 @@ RUN mkdir src \
     && cargo build --release --locked \
     && rm -rf src
 COPY migrations migrations
+COPY console console
 COPY src src
 # COPY keeps the context's modification times, which may be older than the placeholders'
 # build: touch, so cargo sees the real sources as changed.

@@ -1,6 +1,7 @@
 //! THE API: extract, call one service, map the result. No SQL here.
 
 mod api_keys;
+mod console;
 mod deliveries;
 mod erasure;
 mod error;
@@ -54,6 +55,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         return ops.fallback(ops::not_found).with_state(state);
     }
     let api = ops
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .route("/v1/admin/tenants", post(tenants::create))
         .route(
             "/v1/admin/tenants/{id}/retention",

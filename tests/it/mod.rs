@@ -5,7 +5,9 @@
 mod api_keys;
 mod append;
 mod bad_input;
+mod browser;
 mod concurrency;
+mod console;
 mod dialects;
 mod event_types;
 mod identities;

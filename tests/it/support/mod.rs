@@ -1,6 +1,7 @@
 //! The harness: a real database per test (PostgreSQL or SQLite), the real app on 127.0.0.1:0, and one
 //! helper per endpoint so tests read as a user's actions.
 
+pub mod browser;
 pub mod cluster;
 pub mod process;
 pub mod providers;
