@@ -14,7 +14,7 @@ function h(tag, attributes = {}, ...children) {
     if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
     else if (value !== undefined && value !== null && value !== false) element.setAttribute(name, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null && child !== false) {
       element.append(child instanceof Node ? child : String(child));
     }
@@ -56,6 +56,81 @@ function failure(error) {
   return h("p", { class: "error", role: "alert" }, error.message);
 }
 
+/** Aborted when the user leaves the page, so its streams end with it. */
+let leaving = new AbortController();
+
+function json(value) {
+  return h("pre", {}, JSON.stringify(value, null, 2));
+}
+
+function field(label, input) {
+  return h("label", {}, `${label} `, input);
+}
+
+/** A form whose submit runs `action` and shows its outcome (or the API's message) in place. */
+function actionForm(attributes, children, action) {
+  const outcome = h("div", { class: "outcome", role: "status" });
+  const form = h("form", { ...attributes, class: "toolbar" }, children, outcome);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    outcome.replaceChildren();
+    try {
+      const shown = await action(new FormData(form));
+      if (shown) outcome.replaceChildren(shown);
+    } catch (error) {
+      outcome.replaceChildren(failure(error));
+    }
+  });
+  return form;
+}
+
+/** A button that runs `action` and shows its outcome beside it. */
+function actionButton(label, action, attributes = {}) {
+  const outcome = h("span", { class: "outcome", role: "status" });
+  const button = h("button", { type: "button", class: "quiet", ...attributes }, label);
+  button.addEventListener("click", async () => {
+    outcome.replaceChildren();
+    try {
+      const shown = await action();
+      if (shown) outcome.replaceChildren(shown);
+    } catch (error) {
+      outcome.replaceChildren(failure(error));
+    }
+  });
+  return h("span", {}, button, " ", outcome);
+}
+
+const list = (text) => text.split(",").map((item) => item.trim()).filter(Boolean);
+
+/**
+ * Follows an identity's SSE stream from its head, calling `onEvent` with each envelope.
+ * `EventSource` cannot send a bearer header, so the stream is read with `fetch`.
+ */
+async function tail(handle, onEvent, signal) {
+  const response = await fetch(`/v1/identities/${encodeURIComponent(handle)}/events/stream`, {
+    headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ""}` },
+    signal,
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new ApiError(body?.error?.message ?? `${response.status}`, response.status);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n");
+      if (data) onEvent(JSON.parse(data));
+    }
+  }
+}
+
 function when(timestamp) {
   return timestamp ? new Date(timestamp).toLocaleString() : "—";
 }
@@ -76,6 +151,33 @@ async function pagedTable(path, columns, row) {
   more.addEventListener("click", () => load().catch((error) => more.replaceWith(failure(error))));
   await load();
   return h("div", {}, h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))), body), more);
+}
+
+/** A delivery's attempts, oldest first: time, status, duration, error, the answer's start. */
+function attempts(delivery) {
+  return h("ol", { class: "attempts" }, delivery.attempts.map((attempt) =>
+    h("li", {},
+      h("span", {}, when(attempt.at)), " · ",
+      h("strong", { class: attempt.statusCode >= 200 && attempt.statusCode < 300 ? "ok" : "error" },
+        attempt.statusCode ?? "no answer"),
+      ` · ${attempt.durationMs} ms`,
+      attempt.error ? h("div", { class: "error" }, attempt.error) : null,
+      attempt.responseBody ? h("pre", {}, attempt.responseBody) : null)));
+}
+
+async function deliveryTable(path) {
+  return pagedTable(path, ["Delivery", "Event", "Status", "Attempts", ""], (delivery) => {
+    const row = h("tr", { "data-delivery": delivery.id },
+      h("td", {}, delivery.id),
+      h("td", {}, `${delivery.identity} #${delivery.seq}`),
+      h("td", { class: "status" }, delivery.status),
+      h("td", {}, attempts(delivery)),
+      h("td", {}, actionButton("Retry now", async () => {
+        await api(`/v1/deliveries/${delivery.id}/retry`, { method: "POST", body: {} });
+        return h("span", { class: "ok" }, "Queued.");
+      })));
+    return row;
+  });
 }
 
 const views = {
@@ -120,7 +222,17 @@ const views = {
       h("label", {}, "Types ", type), h("button", { type: "submit" }, "Filter"));
     older.addEventListener("click", () => load(false).catch((error) => events.append(failure(error))));
     await load(true);
-    return [h("h1", {}, handle), h("p", { class: "muted" }, `Head seq ${identity.headSeq}`), filter, events, older];
+    const live = h("div", { id: "live" });
+    const liveStatus = h("span", { class: "muted", role: "status" }, "Live tail: following new events.");
+    tail(handle, (event) => {
+      live.prepend(h("details", { open: true },
+        h("summary", {}, `#${event.seq} ${event.type} · ${when(event.createdAt)} (live)`),
+        json(event)));
+    }, leaving.signal).then(
+      () => liveStatus.replaceChildren("Live tail ended; reload to follow again."),
+      (error) => { if (error.name !== "AbortError") liveStatus.replaceChildren(failure(error)); });
+    return [h("h1", {}, handle), h("p", { class: "muted" }, `Head seq ${identity.headSeq}`),
+      h("h2", {}, "Live"), liveStatus, live, h("h2", {}, "Log"), filter, events, older];
   },
 
   async webhooks() {
@@ -129,18 +241,81 @@ const views = {
         h("td", {}, h("a", { href: `#/webhooks/${webhook.id}` }, webhook.url)),
         h("td", {}, webhook.events ? webhook.events.join(", ") : "all"),
         h("td", {}, webhook.active ? "active" : `paused: ${webhook.disabledReason ?? ""}`)));
-    return [h("h1", {}, "Webhooks"), table];
+    const form = actionForm({ id: "new-webhook", "aria-label": "New webhook" }, [
+      field("URL", h("input", { name: "url", type: "url", required: true, size: 40 })),
+      field("Events", h("input", { name: "events", placeholder: "all, or email.*,email.replied" })),
+      field("Identities", h("input", { name: "identities", placeholder: "all, or handles" })),
+      field("Rate limit", h("input", { name: "rateLimit", type: "number", min: 1 })),
+      h("label", {}, h("input", { name: "ordered", type: "checkbox" }), " Ordered"),
+      h("button", { type: "submit" }, "Create webhook"),
+    ], async (data) => {
+      const body = { url: data.get("url"), ordered: data.get("ordered") === "on" };
+      if (list(data.get("events")).length) body.events = list(data.get("events"));
+      if (list(data.get("identities")).length) body.identities = list(data.get("identities"));
+      if (data.get("rateLimit")) body.rateLimit = Number(data.get("rateLimit"));
+      const created = await api("/v1/webhooks", { method: "POST", body });
+      return h("p", { class: "ok" }, "Created ", h("a", { href: `#/webhooks/${created.id}` }, created.id),
+        ". Its secret: ", h("code", {}, created.secret));
+    });
+    return [h("h1", {}, "Webhooks"), form, table];
   },
 
   async webhook(id) {
-    const webhook = await api(`/v1/webhooks/${encodeURIComponent(id)}`);
-    const deliveries = await pagedTable(`/v1/webhooks/${encodeURIComponent(id)}/deliveries`, ["Delivery", "Identity", "Status", "Attempts"], (delivery) =>
-      h("tr", {},
-        h("td", {}, h("details", {}, h("summary", {}, delivery.id), h("pre", {}, JSON.stringify(delivery.attempts, null, 2)))),
-        h("td", {}, `${delivery.identity} #${delivery.seq}`),
-        h("td", {}, delivery.status),
-        h("td", {}, delivery.attempts.length)));
-    return [h("h1", {}, webhook.url), h("pre", {}, JSON.stringify(webhook, null, 2)), h("h2", {}, "Deliveries"), deliveries];
+    const path = `/v1/webhooks/${encodeURIComponent(id)}`;
+    const webhook = await api(path);
+    const edit = actionForm({ id: "edit-webhook", "aria-label": "Edit webhook" }, [
+      field("URL", h("input", { name: "url", type: "url", required: true, size: 40, value: webhook.url })),
+      field("Events", h("input", { name: "events", value: (webhook.events ?? []).join(",") })),
+      field("Identities", h("input", { name: "identities", value: (webhook.identities ?? []).join(",") })),
+      field("Rate limit", h("input", { name: "rateLimit", type: "number", min: 1, value: webhook.rateLimit ?? "" })),
+      h("label", {}, h("input", { name: "ordered", type: "checkbox", checked: webhook.ordered }), " Ordered"),
+      h("button", { type: "submit" }, "Save"),
+    ], async (data) => {
+      const events = list(data.get("events"));
+      const identities = list(data.get("identities"));
+      await api(path, { method: "PATCH", body: {
+        url: data.get("url"), ordered: data.get("ordered") === "on",
+        events: events.length ? events : null, identities: identities.length ? identities : null,
+        rateLimit: data.get("rateLimit") ? Number(data.get("rateLimit")) : null,
+      } });
+      return h("span", { class: "ok" }, "Saved.");
+    });
+    const state = webhook.active
+      ? h("p", { class: "ok" }, "Active")
+      : h("p", { class: "error" }, `Paused: ${webhook.disabledReason ?? ""}`);
+    const actions = h("div", { class: "toolbar" },
+      actionButton(webhook.active ? "Pause" : "Resume", async () => {
+        await api(path, { method: "PATCH", body: { active: !webhook.active } });
+        await route();
+      }),
+      actionButton("Reveal secret", async () => h("code", {}, (await api(`${path}/secret`)).key)),
+      actionButton("Rotate secret", async () => {
+        const rotated = await api(`${path}/secrets/rotate`, { method: "POST", body: {} });
+        return h("span", {}, "New secret ", h("code", {}, rotated.key), " (the old one signs for a day)");
+      }),
+      actionButton("Ping", async () => json(await api(`${path}/ping`, { method: "POST", body: {} }))));
+    const replay = actionForm({ "aria-label": "Replay" }, [
+      field("Replay identity", h("input", { name: "identity", required: true })),
+      field("after seq", h("input", { name: "since", type: "number", min: 0, value: 0 })),
+      h("button", { type: "submit", class: "quiet" }, "Replay"),
+    ], async (data) => {
+      const answer = await api(`${path}/replay`, { method: "POST", body: { identity: data.get("identity"), since: Number(data.get("since")) } });
+      return h("span", { class: "ok" }, `${answer.enqueued} deliveries enqueued.`);
+    });
+    const deliveries = h("div", { id: "deliveries" });
+    const filter = actionForm({ "aria-label": "Filter deliveries" }, [
+      field("Status", h("select", { name: "status" }, ["", "pending", "succeeded", "failed"].map((status) => h("option", { value: status }, status || "any")))),
+      field("Identity", h("input", { name: "identity" })),
+      h("button", { type: "submit", class: "quiet" }, "Show"),
+    ], async (data) => {
+      const query = new URLSearchParams();
+      if (data.get("status")) query.set("status", data.get("status"));
+      if (data.get("identity").trim()) query.set("identity", data.get("identity").trim());
+      deliveries.replaceChildren(await deliveryTable(`${path}/deliveries?${query}`));
+    });
+    deliveries.replaceChildren(await deliveryTable(`${path}/deliveries`));
+    return [h("h1", {}, webhook.url), state, actions, h("h2", {}, "Settings"), edit, replay,
+      h("h2", {}, "Deliveries"), filter, deliveries];
   },
 
   async "event-types"() {
@@ -152,17 +327,46 @@ const views = {
   },
 
   async "api-keys"() {
-    const table = await pagedTable("/v1/api-keys", ["Name", "Scopes", "Identity", "Created"], (key) =>
-      h("tr", {},
+    const scopes = ["events:read", "events:write", "webhooks", "admin"];
+    const keys = h("div");
+    const listKeys = async () => keys.replaceChildren(await keyTable());
+    const form = actionForm({ id: "new-key", "aria-label": "New API key" }, [
+      field("Name", h("input", { name: "name" })),
+      scopes.map((scope) => h("label", {}, h("input", { type: "checkbox", name: "scopes", value: scope }), ` ${scope}`)),
+      field("Bound to identity", h("input", { name: "identity", placeholder: "any" })),
+      h("button", { type: "submit" }, "Create key"),
+    ], async (data) => {
+      const body = { scopes: data.getAll("scopes") };
+      if (data.get("name").trim()) body.name = data.get("name").trim();
+      if (data.get("identity").trim()) body.identity = data.get("identity").trim();
+      const created = await api("/v1/api-keys", { method: "POST", body });
+      await listKeys();
+      const copy = h("button", { type: "button", class: "quiet" }, "Copy");
+      copy.addEventListener("click", async () => {
+        await navigator.clipboard.writeText(created.key).then(() => { copy.textContent = "Copied"; },
+          () => { copy.textContent = "Select and copy it"; });
+      });
+      return h("p", { class: "ok" }, "Created. The key is shown this once: ",
+        h("code", { id: "new-key-secret" }, created.key), " ", copy);
+    });
+    const keyTable = () => pagedTable("/v1/api-keys", ["Name", "Scopes", "Identity", "Created", ""], (key) =>
+      h("tr", { "data-key": key.id },
         h("td", {}, key.name ?? key.id),
         h("td", {}, key.scopes.join(", ")),
         h("td", {}, key.identity ?? "any"),
-        h("td", {}, when(key.createdAt))));
-    return [h("h1", {}, "API keys"), table];
+        h("td", {}, when(key.createdAt)),
+        h("td", {}, actionButton("Revoke", async () => {
+          await api(`/v1/api-keys/${key.id}`, { method: "DELETE" });
+          await listKeys();
+        }))));
+    await listKeys();
+    return [h("h1", {}, "API keys"), form, keys];
   },
 };
 
 async function route() {
+  leaving.abort();
+  leaving = new AbortController();
   const signedIn = sessionStorage.getItem(KEY) !== null;
   $("#sign-in").hidden = signedIn;
   $("#nav").hidden = !signedIn;

@@ -131,6 +131,18 @@ impl Browser {
         }
     }
 
+    /// Waits until nothing matches `css` any more.
+    pub async fn gone(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.client.find(Locator::Css(css)).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{css}` still shown"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn fill(&self, css: &str, value: &str) {
         let field = self.find(css).await;
         field.clear().await.expect("clear");
