@@ -319,11 +319,46 @@ const views = {
   },
 
   async "event-types"() {
-    const table = await pagedTable("/v1/event-types", ["Type", "Description"], (type) =>
+    const types = h("div");
+    const listTypes = async () => types.replaceChildren(await pagedTable("/v1/event-types", ["Type", "Description"], (type) =>
       h("tr", {},
         h("td", {}, type.name),
-        h("td", {}, h("details", {}, h("summary", {}, type.description || "—"), h("pre", {}, JSON.stringify(type.schema, null, 2))))));
-    return [h("h1", {}, "Event types"), table];
+        h("td", {}, h("details", {}, h("summary", {}, type.description || "—"), json(type.schema))))));
+    const schema = h("textarea", { name: "schema", rows: 8, cols: 60, spellcheck: "false" },
+      '{\n  "type": "object",\n  "required": ["score"],\n  "properties": { "score": { "type": "integer" } }\n}');
+    const verdict = h("p", { class: "muted", role: "status", id: "schema-verdict" });
+    const submit = h("button", { type: "submit" }, "Save type");
+    // Invalid JSON is reported as it is typed, before anything is sent.
+    const check = () => {
+      try {
+        JSON.parse(schema.value);
+        verdict.className = "muted";
+        verdict.textContent = "Valid JSON.";
+        submit.disabled = false;
+      } catch (error) {
+        verdict.className = "error";
+        verdict.textContent = `Invalid JSON: ${error.message}`;
+        submit.disabled = true;
+      }
+    };
+    schema.addEventListener("input", check);
+    check();
+    const form = actionForm({ id: "new-type", "aria-label": "New event type" }, [
+      field("Type", h("input", { name: "name", required: true, placeholder: "lead.scored" })),
+      field("Description", h("input", { name: "description", size: 40 })),
+      h("label", { class: "block" }, "JSON Schema", schema),
+      verdict,
+      submit,
+    ], async (data) => {
+      await api(`/v1/event-types/${encodeURIComponent(data.get("name").trim())}`, {
+        method: "PUT",
+        body: { description: data.get("description"), schema: JSON.parse(data.get("schema")) },
+      });
+      await listTypes();
+      return h("span", { class: "ok" }, "Saved.");
+    });
+    await listTypes();
+    return [h("h1", {}, "Event types"), form, types];
   },
 
   async "api-keys"() {

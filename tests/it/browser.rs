@@ -178,6 +178,42 @@ async fn a_user_follows_a_log_and_runs_a_webhook_and_keys_from_the_console() {
         .await;
 
     browser
+        .scenario("event-types", async |b| {
+            b.click_link("Event types").await;
+            b.fill("#new-type input[name=name]", "lead.scored").await;
+            b.fill("#new-type textarea[name=schema]", "{\"type\": \"object\",")
+                .await;
+            b.text_of("#schema-verdict", "Invalid JSON").await;
+            let save = b.find("#new-type button[type=submit]").await;
+            assert!(
+                !save.is_enabled().await.unwrap(),
+                "nothing is sent while the JSON is invalid"
+            );
+            b.fill(
+                "#new-type textarea[name=schema]",
+                r#"{"type": "object", "required": ["score"]}"#,
+            )
+            .await;
+            b.text_of("#schema-verdict", "Valid JSON").await;
+            b.click("#new-type button[type=submit]").await;
+            b.text_of("#new-type .outcome", "Saved").await;
+            b.text_of("#view table", "lead.scored").await;
+            let refused = app
+                .append(
+                    &tenant.key,
+                    "alice",
+                    &json!({ "type": "lead.scored", "data": {} }),
+                )
+                .await;
+            assert_eq!(
+                refused.status(),
+                reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+                "the saved schema applies"
+            );
+        })
+        .await;
+
+    browser
         .scenario("keys", async |b| {
             b.click_link("API keys").await;
             b.fill("#new-key input[name=name]", "console test").await;
