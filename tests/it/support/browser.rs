@@ -20,6 +20,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 pub struct Browser {
     pub client: Client,
     base: String,
+    webdriver: String,
     _driver: Child,
 }
 
@@ -49,6 +50,8 @@ impl Browser {
                          "--disable-gpu", "--window-size=1280,900"],
             }),
         );
+        // The page's console, read back after each scenario.
+        capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         let webdriver = format!("http://127.0.0.1:{port}");
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(capabilities);
@@ -68,13 +71,24 @@ impl Browser {
         Self {
             client,
             base: app.base.to_string().trim_end_matches('/').to_owned(),
+            webdriver,
             _driver: driver,
         }
     }
 
-    /// Runs a scenario; if it fails, saves what the page looked like, then fails the test.
+    /// Runs a scenario; if it fails, or the page's console shows an error, saves what the
+    /// page looked like, then fails the test.
     pub async fn scenario(&self, name: &str, steps: impl AsyncFnOnce(&Browser)) {
-        let outcome = AssertUnwindSafe(steps(self)).catch_unwind().await;
+        let outcome = AssertUnwindSafe(async {
+            steps(self).await;
+            let errors = self.console_errors().await;
+            assert!(
+                errors.is_empty(),
+                "the browser's console shows errors: {errors:#?}"
+            );
+        })
+        .catch_unwind()
+        .await;
         if let Err(panic) = outcome {
             let dir =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
@@ -92,6 +106,39 @@ impl Browser {
             }
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// Errors the page's console showed since last asked (Chromium's own log, read
+    /// through the driver's log endpoint).
+    async fn console_errors(&self) -> Vec<String> {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .ok()
+            .flatten()
+            .expect("a session");
+        let log: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.webdriver))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .expect("the driver's log")
+            .json()
+            .await
+            .expect("a JSON log");
+        log["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            // Chromium logs every 4xx a `fetch` meets; the API's refusals the page shows by
+            // their message (a bad key's 401) are the page working, not failing.
+            .filter(|message| {
+                !(message.contains("/v1/") && message.contains("Failed to load resource"))
+            })
+            .collect()
     }
 
     pub async fn open(&self, path: &str) {
