@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Regenerates docs/console.png, the README's picture of the console.
+
+Starts a release build of seqhook on the embedded database in a scratch directory, gives it
+a tenant with a few identities, events and a webhook, signs in to the console in a headless
+Chromium through chromedriver (Debian's `chromium` and `chromium-driver`), and saves the
+page. Usage: cargo build --release && scripts/console-screenshot.py
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "seqhook")
+OUT = os.path.join(ROOT, "docs", "console.png")
+ADMIN = "screenshot-admin"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(method, url, body=None, key=None):
+    request = urllib.request.Request(url, method=method)
+    request.add_header("content-type", "application/json")
+    if key:
+        request.add_header("authorization", f"Bearer {key}")
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(request, data, timeout=30) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+
+
+def wait_for(url):
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} never answered")
+
+
+def main():
+    scratch = tempfile.mkdtemp()
+    port, driver_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, SEQHOOK_LISTEN=f"127.0.0.1:{port}", SEQHOOK_ADMIN_TOKEN=ADMIN, RUST_LOG="warn")
+    env.pop("DATABASE_URL", None)
+    server = subprocess.Popen([BINARY, "serve"], cwd=scratch, env=env)
+    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(f"{base}/healthz")
+        key = call("POST", f"{base}/v1/admin/tenants", {"name": "acme"}, ADMIN)["apiKey"]["key"]
+        for handle in ["alice.acme@inboxbase.ai", "bob.acme@inboxbase.ai", "carol.acme@inboxbase.ai"]:
+            call("PUT", f"{base}/v1/identities/{handle}", key=key)
+        webhook = call("POST", f"{base}/v1/webhooks",
+                       {"url": "http://127.0.0.1:9/crm", "description": "CRM sync"}, key)
+        for n in range(1, 4):
+            call("POST", f"{base}/v1/identities/alice.acme@inboxbase.ai/events", {
+                "type": "email.no_reply",
+                "data": {"convId": f"conv_{n}", "identity": "alice.acme@inboxbase.ai",
+                         "afterMessageId": f"<m{n}@acme.io>", "waitedMs": 14_400_000 + n},
+            }, key)
+        wait_for(f"http://127.0.0.1:{driver_port}/status")
+        webdriver = f"http://127.0.0.1:{driver_port}/session"
+        session = call("POST", webdriver, {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1150"],
+        }}}})["value"]["sessionId"]
+        at = f"{webdriver}/{session}"
+
+        def element(css):
+            for _ in range(100):
+                try:
+                    found = call("POST", f"{at}/element", {"using": "css selector", "value": css})["value"]
+                    return next(iter(found.values()))
+                except urllib.error.HTTPError:
+                    time.sleep(0.1)
+            raise SystemExit(f"no {css}")
+
+        call("POST", f"{at}/url", {"url": f"{base}/"})
+        call("POST", f"{at}/element/{element('input[name=apiKey]')}/value", {"text": key})
+        call("POST", f"{at}/element/{element('#sign-in button')}/click", {})
+        element("#nav a")
+        call("POST", f"{at}/url", {"url": f"{base}/#/webhooks/{webhook['id']}"})
+        element("#deliveries table")
+        time.sleep(1)  # the failed attempt against the closed port lands in the table
+        call("POST", f"{at}/url", {"url": f"{base}/#/webhooks/{webhook['id']}"})
+        element("#deliveries table")
+        png = base64.b64decode(call("GET", f"{at}/screenshot")["value"])
+        os.makedirs(os.path.dirname(OUT), exist_ok=True)
+        with open(OUT, "wb") as out:
+            out.write(png)
+        call("DELETE", at)
+        print(f"wrote {OUT}")
+    finally:
+        driver.terminate()
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
