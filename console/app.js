@@ -191,12 +191,22 @@ const views = {
   },
 
   async identities() {
-    const table = await pagedTable("/v1/identities", ["Handle", "Head seq", "Created"], (identity) =>
+    const columns = ["Handle", "Head seq", "Created"];
+    const row = (identity) =>
       h("tr", {},
         h("td", {}, h("a", { href: `#/identities/${encodeURIComponent(identity.handle)}` }, identity.handle)),
         h("td", {}, identity.headSeq),
-        h("td", {}, when(identity.createdAt))));
-    return [h("h1", {}, "Identities"), table];
+        h("td", {}, when(identity.createdAt)));
+    const results = h("div", { id: "identities" }, await pagedTable("/v1/identities", columns, row));
+    const search = actionForm({ role: "search", "aria-label": "Search identities" }, [
+      field("Handle starts with", h("input", { name: "prefix", type: "search" })),
+      h("button", { type: "submit", class: "quiet" }, "Search"),
+    ], async (data) => {
+      const prefix = data.get("prefix").trim();
+      const path = prefix ? `/v1/identities?prefix=${encodeURIComponent(prefix)}` : "/v1/identities";
+      results.replaceChildren(await pagedTable(path, columns, row));
+    });
+    return [h("h1", {}, "Identities"), search, results];
   },
 
   async identity(handle) {

@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Auth, Handle, OptionalJson, QueryParams};
+use super::extract::{Auth, Handle, OptionalJson, QueryParams, unplussed};
 use super::list::{List, Page};
 use super::responses::{BodyLimit, ListQuery, NoSuchIdentity, ReaderKey, WriterKey};
 use super::state::AppState;
@@ -36,6 +36,32 @@ impl From<Identity> for IdentityView {
             earliest_seq: identity.earliest_seq,
             created_at: identity.created_at,
         }
+    }
+}
+
+/// Narrows the list to handles that start with `prefix`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdentitySearch {
+    /// Only the identities whose handle starts with this.
+    #[param(pattern = "^[A-Za-z0-9._+@-]{0,255}$", example = "alice")]
+    prefix: Option<String>,
+}
+
+impl IdentitySearch {
+    /// The prefix, if one narrows anything; `+` not percent-encoded is read as `+`.
+    fn prefix(&self) -> Result<Option<String>, ApiError> {
+        let Some(prefix) = self.prefix.as_deref().map(unplussed) else {
+            return Ok(None);
+        };
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._+@-".contains(&b);
+        if prefix.len() > IdentityHandle::MAX_LEN || !prefix.bytes().all(allowed) {
+            return Err(ApiError::bad_request(
+                "invalid_prefix",
+                "`prefix` is the start of a handle: up to 255 of A-Z a-z 0-9 . _ - + @",
+            ));
+        }
+        Ok((!prefix.is_empty()).then(|| prefix.into_owned()))
     }
 }
 
@@ -115,7 +141,7 @@ pub async fn show(
     summary = "List identities",
     description = "The tenant's identities in handle order; a key bound to one identity sees \
         only that one. Needs `events:read`.",
-    params(Page<IdentityHandle>),
+    params(Page<IdentityHandle>, IdentitySearch),
     responses(
         (status = 200, description = "A page of identities", body = List<IdentityView>),
         ListQuery,
@@ -127,14 +153,17 @@ pub async fn list(
     auth: Auth,
     State(state): State<AppState>,
     QueryParams(page): QueryParams<Page<IdentityHandle>>,
+    QueryParams(search): QueryParams<IdentitySearch>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.require(Scope::EventsRead)?;
     let bound = auth.0.identity.as_ref();
+    let prefix = search.prefix()?;
+    let prefix = prefix.as_deref();
     page.respond(
         async |after, limit| {
             let identities = state
                 .log
-                .identities(auth.tenant(), bound, after, limit)
+                .identities(auth.tenant(), bound, after, prefix, limit)
                 .await?;
             Ok::<_, ApiError>(identities.into_iter().map(IdentityView::from).collect())
         },

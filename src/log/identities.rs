@@ -26,22 +26,25 @@ impl EventLog {
             .ok_or(LogError::UnknownIdentity)
     }
 
-    /// Up to `limit` identities after `after`, by handle; for a key bound to `bound`, that
-    /// identity alone, if it exists and comes after `after`.
+    /// Up to `limit` identities after `after`, by handle, whose handle starts with
+    /// `prefix`; for a key bound to `bound`, that identity alone, if it exists and passes.
     pub async fn identities(
         &self,
         tenant: TenantId,
         bound: Option<&IdentityHandle>,
         after: Option<IdentityHandle>,
+        prefix: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Identity>, LogError> {
         let Some(own) = bound else {
             return Ok(self
                 .store
-                .list_identities(tenant, after.as_ref(), limit)
+                .list_identities(tenant, after.as_ref(), prefix, limit)
                 .await?);
         };
-        if after.as_ref().is_some_and(|after| after >= own) {
+        if after.as_ref().is_some_and(|after| after >= own)
+            || prefix.is_some_and(|prefix| !own.as_str().starts_with(prefix))
+        {
             return Ok(Vec::new());
         }
         Ok(self

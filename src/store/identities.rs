@@ -21,10 +21,13 @@ pub trait IdentityStore: Send + Sync {
         handle: &IdentityHandle,
     ) -> StoreResult<Option<Identity>>;
     /// Identities by handle, after `after`.
+    /// Up to `limit` identities after `after`, by handle; only those whose handle starts
+    /// with `prefix`, if one is given.
     async fn list_identities(
         &self,
         tenant: TenantId,
         after: Option<&IdentityHandle>,
+        prefix: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Identity>>;
 }

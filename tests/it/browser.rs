@@ -41,6 +41,12 @@ async fn a_user_signs_in_and_reads_the_identities_and_a_log() {
             b.click_link("Identities").await;
             b.text_of("#view table", "alice").await;
             b.text_of("#view table", "bob").await;
+            b.fill("#view input[name=prefix]", "bo").await;
+            b.click("#view form[role=search] button").await;
+            b.gone("#identities a[href='#/identities/alice']").await;
+            b.text_of("#identities", "bob").await;
+            b.fill("#view input[name=prefix]", "").await;
+            b.click("#view form[role=search] button").await;
             b.click_link("alice").await;
             let log = b.text_of("#view", "email.no_reply").await;
             assert!(log.contains("#1"), "{log}");

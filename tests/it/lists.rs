@@ -177,3 +177,62 @@ async fn the_event_type_list_is_one_page_of_every_type() {
     app.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn identities_narrow_to_a_handle_prefix_page_by_page() {
+    let db = TestDatabase::create().await;
+    let app = TestApp::spawn(&db.url).await;
+    let tenant = app.create_tenant("acme").await;
+    for handle in [
+        "al",
+        "alice+1@acme.io",
+        "alice@acme.io",
+        "alicia",
+        "bob",
+        "Alice",
+    ] {
+        assert_eq!(
+            app.put_identity(&tenant.key, handle).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let found = walk(&app, &tenant.key, "/v1/identities?prefix=alic", 2).await;
+    assert_eq!(
+        field(&found, "handle"),
+        ["alice+1@acme.io", "alice@acme.io", "alicia"]
+    );
+    let plus = walk(&app, &tenant.key, "/v1/identities?prefix=alice+", 10).await;
+    assert_eq!(
+        field(&plus, "handle"),
+        ["alice+1@acme.io"],
+        "an unencoded + is a +"
+    );
+    let all = walk(&app, &tenant.key, "/v1/identities?prefix=", 10).await;
+    assert_eq!(all.len(), 6, "an empty prefix narrows nothing");
+
+    let bound = app
+        .create_key(
+            &tenant.key,
+            &json!({ "scopes": ["events:read"], "identity": "bob" }),
+        )
+        .await;
+    let key = bound["key"].as_str().unwrap();
+    assert_eq!(
+        walk(&app, key, "/v1/identities?prefix=b", 10).await.len(),
+        1
+    );
+    assert!(
+        walk(&app, key, "/v1/identities?prefix=al", 10)
+            .await
+            .is_empty()
+    );
+
+    for bad in ["a*b", "a/b", "%C3%A9"] {
+        let response = app
+            .get(&tenant.key, &format!("/v1/identities?prefix={bad}"))
+            .await;
+        crate::support::assert_error(response, StatusCode::BAD_REQUEST, "invalid_prefix").await;
+    }
+    app.stop().await;
+    db.drop().await;
+}

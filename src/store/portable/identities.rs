@@ -72,18 +72,23 @@ macro_rules! identity_store {
                 &self,
                 tenant: $crate::id::TenantId,
                 after: Option<&$crate::domain::identity::IdentityHandle>,
+                prefix: Option<&str>,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::identity::Identity>> {
                 use $crate::store::rows::IdentityRow;
+                // A prefix is a range of the handle index: every handle's characters sort
+                // below `~` (handles compare bytewise on both databases).
                 let rows: Vec<IdentityRow> = ::sqlx::query_as(&format!(
                     "SELECT {} FROM identities
                      WHERE tenant_id = $1 AND ($2 IS NULL OR handle > $2) AND erased_at IS NULL
+                       AND ($4 IS NULL OR (handle >= $4 AND handle < $4 || '~'))
                      ORDER BY handle LIMIT $3",
                     IdentityRow::COLUMNS
                 ))
                 .bind(tenant.as_uuid())
                 .bind(after.map(|handle| handle.as_str()))
                 .bind(i64::from(limit))
+                .bind(prefix)
                 .fetch_all(self.reader())
                 .await?;
                 Ok($crate::store::rows::decoded(rows)?)

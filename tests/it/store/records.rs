@@ -109,7 +109,11 @@ async fn an_identity_is_created_once_and_listed_by_handle() {
     assert_eq!(again.key, fx.alice.key);
     fx.identity("carol").await;
     fx.identity("bob").await;
-    let listed = fx.store.list_identities(tenant, None, 10).await.unwrap();
+    let listed = fx
+        .store
+        .list_identities(tenant, None, None, 10)
+        .await
+        .unwrap();
     let handles: Vec<&str> = listed
         .iter()
         .map(|identity| identity.handle.as_str())
@@ -117,11 +121,34 @@ async fn an_identity_is_created_once_and_listed_by_handle() {
     assert_eq!(handles, ["alice", "bob", "carol"]);
     let after_bob = fx
         .store
-        .list_identities(tenant, Some(&handle("bob")), 10)
+        .list_identities(tenant, Some(&handle("bob")), None, 10)
         .await
         .unwrap();
     assert_eq!(after_bob.len(), 1);
     assert_eq!(after_bob[0].handle.as_str(), "carol");
+    fx.identity("bo.b@x").await;
+    fx.identity("bz").await;
+    let prefixed = fx
+        .store
+        .list_identities(tenant, None, Some("bo"), 10)
+        .await
+        .unwrap();
+    let handles: Vec<&str> = prefixed
+        .iter()
+        .map(|identity| identity.handle.as_str())
+        .collect();
+    assert_eq!(
+        handles,
+        ["bo.b@x", "bob"],
+        "a prefix is a range, in handle order"
+    );
+    let paged = fx
+        .store
+        .list_identities(tenant, Some(&handle("bo.b@x")), Some("bo"), 10)
+        .await
+        .unwrap();
+    assert_eq!(paged.len(), 1);
+    assert_eq!(paged[0].handle.as_str(), "bob");
 
     let other = seqhook::tenancy::provisioning::create_tenant(fx.store.as_ref(), "Other".into())
         .await
