@@ -191,11 +191,12 @@ const views = {
   },
 
   async identities() {
-    const columns = ["Handle", "Head seq", "Created"];
+    const columns = ["Handle", "Head seq", "Last event", "Created"];
     const row = (identity) =>
       h("tr", {},
         h("td", {}, h("a", { href: `#/identities/${encodeURIComponent(identity.handle)}` }, identity.handle)),
         h("td", {}, identity.headSeq),
+        h("td", {}, when(identity.lastEventAt)),
         h("td", {}, when(identity.createdAt)));
     const results = h("div", { id: "identities" }, await pagedTable("/v1/identities", columns, row));
     const search = actionForm({ role: "search", "aria-label": "Search identities" }, [

@@ -89,6 +89,9 @@ pub struct Identity {
     /// The first seq still held; the head + 1 when none is.
     pub earliest_seq: Seq,
     pub created_at: DateTime<Utc>,
+    /// When the head event was appended, where it was read (not on a row just written), and
+    /// while the log still holds it.
+    pub last_event_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

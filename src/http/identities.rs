@@ -26,6 +26,10 @@ pub struct IdentityView {
     earliest_seq: Seq,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     created_at: chrono::DateTime<chrono::Utc>,
+    /// When the last event was appended; null when the log holds none.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_event_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<Identity> for IdentityView {
@@ -35,6 +39,7 @@ impl From<Identity> for IdentityView {
             head_seq: identity.head_seq,
             earliest_seq: identity.earliest_seq,
             created_at: identity.created_at,
+            last_event_at: identity.last_event_at,
         }
     }
 }

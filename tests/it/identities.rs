@@ -16,8 +16,10 @@ async fn creating_an_identity_is_idempotent_and_shows_its_head() {
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["handle"], "alice.acme@inboxbase.ai");
     assert_eq!(first["headSeq"], 0);
+    assert_eq!(first["lastEventAt"], Value::Null, "no event yet");
 
-    app.append_ok(&tenant.key, "alice.acme@inboxbase.ai", &no_reply(1))
+    let appended = app
+        .append_ok(&tenant.key, "alice.acme@inboxbase.ai", &no_reply(1))
         .await;
     let again = app
         .put_identity(&tenant.key, "alice.acme@inboxbase.ai")
@@ -26,6 +28,7 @@ async fn creating_an_identity_is_idempotent_and_shows_its_head() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["headSeq"], 1);
     assert_eq!(again["createdAt"], first["createdAt"]);
+    assert_eq!(again["lastEventAt"], appended[0]["createdAt"]);
 
     let shown: Value = app
         .get(&tenant.key, "/v1/identities/alice.acme@inboxbase.ai")
@@ -34,6 +37,13 @@ async fn creating_an_identity_is_idempotent_and_shows_its_head() {
         .await
         .unwrap();
     assert_eq!(shown, again);
+    let listed: Value = app
+        .get(&tenant.key, "/v1/identities")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0], again, "listed as shown");
     app.stop().await;
     db.drop().await;
 }

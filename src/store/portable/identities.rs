@@ -59,7 +59,7 @@ macro_rules! identity_store {
                 let row: Option<IdentityRow> = ::sqlx::query_as(&format!(
                     "SELECT {} FROM identities
                      WHERE tenant_id = $1 AND handle = $2 AND erased_at IS NULL",
-                    IdentityRow::COLUMNS
+                    IdentityRow::SHOWN
                 ))
                 .bind(tenant.as_uuid())
                 .bind(handle.as_str())
@@ -83,7 +83,7 @@ macro_rules! identity_store {
                      WHERE tenant_id = $1 AND ($2 IS NULL OR handle > $2) AND erased_at IS NULL
                        AND ($4 IS NULL OR (handle >= $4 AND handle < $4 || '~'))
                      ORDER BY handle LIMIT $3",
-                    IdentityRow::COLUMNS
+                    IdentityRow::SHOWN
                 ))
                 .bind(tenant.as_uuid())
                 .bind(after.map(|handle| handle.as_str()))

@@ -24,10 +24,18 @@ pub struct IdentityRow {
     head_seq: i64,
     earliest_seq: i64,
     created_at: Timestamp,
+    /// Read where the log is shown (`SHOWN`); absent where a row is written and returned.
+    #[sqlx(default)]
+    last_event_at: Option<Timestamp>,
 }
 
 impl IdentityRow {
     pub const COLUMNS: &str = "id, handle, head_seq, earliest_seq, created_at";
+    /// `COLUMNS`, and when the head event was appended (by its primary key; none once it
+    /// expired or was erased), from `identities` unaliased.
+    pub const SHOWN: &str = "id, handle, head_seq, earliest_seq, created_at, \
+        (SELECT e.created_at FROM events e \
+         WHERE e.identity_id = identities.id AND e.seq = identities.head_seq) AS last_event_at";
 }
 
 impl TryFrom<IdentityRow> for Identity {
@@ -40,6 +48,7 @@ impl TryFrom<IdentityRow> for Identity {
             head_seq: Seq(row.head_seq),
             earliest_seq: Seq(row.earliest_seq),
             created_at: row.created_at.0,
+            last_event_at: row.last_event_at.map(|at| at.0),
         })
     }
 }
