@@ -410,6 +410,9 @@ const views = {
   },
 };
 
+/** Pages asked for so far; only the last one asked for is shown. */
+let routes = 0;
+
 async function route() {
   leaving.abort();
   leaving = new AbortController();
@@ -427,11 +430,15 @@ async function route() {
   }
   if (!view) { show(h("p", { class: "error" }, "No such page.")); return; }
   show(h("p", { class: "muted" }, "Loading…"));
+  // A page still loading when the user moved on must not replace the one they went to.
+  const turn = ++routes;
+  let shown;
   try {
-    show(...await view(argument === undefined ? undefined : decodeURIComponent(argument)));
+    shown = await view(argument === undefined ? undefined : decodeURIComponent(argument));
   } catch (error) {
-    show(failure(error));
+    shown = [failure(error)];
   }
+  if (turn === routes) show(...shown);
 }
 
 $("#sign-in").addEventListener("submit", async (event) => {

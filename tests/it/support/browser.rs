@@ -6,16 +6,58 @@ use std::panic::AssertUnwindSafe;
 use std::process::Stdio;
 use std::time::Duration;
 
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::TestApp;
 
 /// How long the page may take to show what a step waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
+
+/// What a step waits for the page to show.
+enum Condition<'a> {
+    Shown(&'a str),
+    Holds(&'a str, &'a str),
+    Gone(&'a str),
+    Link(&'a str),
+}
+
+/// Runs in the page: answers (through the driver's callback, the last argument) once the
+/// condition holds, looking again on each change a `MutationObserver` reports.
+const WAIT_IN_PAGE: &str = r#"
+const [mode, css, text, done] = arguments;
+const test = () => {
+  if (mode === "link") {
+    // Only a link the page renders, as the driver's link-text locator sees it.
+    const link = [...document.querySelectorAll("a")]
+      .find((a) => a.getClientRects().length > 0 && a.innerText.trim() === text);
+    return link ? link.innerText : undefined;
+  }
+  const element = document.querySelector(css);
+  if (mode === "gone") return element ? undefined : "";
+  if (!element) return undefined;
+  if (mode === "shown") return element.innerText;
+  return element.innerText.includes(text) ? element.innerText : undefined;
+};
+const now = test();
+if (now !== undefined) {
+  done(now);
+} else {
+  const observer = new MutationObserver(() => {
+    const shown = test();
+    if (shown !== undefined) {
+      observer.disconnect();
+      done(shown);
+    }
+  });
+  observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+}
+"#;
 
 pub struct Browser {
     pub client: Client,
@@ -36,11 +78,25 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or("chromedriver".into()))
             .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver runs (Debian: apt-get install chromium chromium-driver)");
+        let mut driver = driver;
+        // The driver says when it listens.
+        let mut said = BufReader::new(driver.stdout.take().expect("piped")).lines();
+        let started = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = said.next_line().await.expect("the driver's output") {
+                if line.contains("started successfully") {
+                    return;
+                }
+            }
+            panic!("chromedriver ended before it listened");
+        });
+        started.await.expect("chromedriver listening");
+        // Its later output is read and dropped, so a full pipe never blocks it.
+        tokio::spawn(async move { while let Ok(Some(_)) = said.next_line().await {} });
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -55,19 +111,16 @@ impl Browser {
         let webdriver = format!("http://127.0.0.1:{port}");
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(capabilities);
-        // The driver takes a moment to listen; nothing announces it but answering.
-        let mut tries = 0;
-        let client = loop {
-            match builder.connect(&webdriver).await {
-                Ok(client) => break client,
-                Err(error) if tries < 100 => {
-                    tries += 1;
-                    tracing::debug!(%error, "waiting for chromedriver");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(error) => panic!("no WebDriver session: {error}"),
-            }
-        };
+        let client = builder
+            .connect(&webdriver)
+            .await
+            .unwrap_or_else(|error| panic!("no WebDriver session: {error}"));
+        // What the page is waited for is a script waiting in the page: it may take this long.
+        let timeouts = TimeoutConfiguration::new(Some(PATIENCE), None, None);
+        client
+            .update_timeouts(timeouts)
+            .await
+            .expect("timeouts set");
         Self {
             client,
             base: app.base.to_string().trim_end_matches('/').to_owned(),
@@ -148,46 +201,45 @@ impl Browser {
             .expect("navigation");
     }
 
-    /// The element `css` selects, once the page shows it.
-    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("`{css}` within {PATIENCE:?}: {error}"))
+    /// Waits, in the page, until `condition` holds: a script observes the page's changes
+    /// and answers as soon as one makes it true, so nothing polls. Answers the text shown.
+    async fn until(&self, condition: Condition<'_>) -> String {
+        let (mode, css, text) = match condition {
+            Condition::Shown(css) => ("shown", css, ""),
+            Condition::Holds(css, text) => ("holds", css, text),
+            Condition::Gone(css) => ("gone", css, ""),
+            Condition::Link(text) => ("link", "a", text),
+        };
+        let answer = self
+            .client
+            .execute_async(WAIT_IN_PAGE, vec![json!(mode), json!(css), json!(text)])
+            .await;
+        match answer {
+            Ok(shown) => shown.as_str().unwrap_or_default().to_owned(),
+            Err(error) => {
+                let shown = match self.client.find(Locator::Css(css)).await {
+                    Ok(element) => element.text().await.unwrap_or_default(),
+                    Err(_) => "nothing".into(),
+                };
+                panic!("{mode} `{css}` {text:?} within {PATIENCE:?} ({error}); it shows {shown:?}")
+            }
+        }
     }
 
-    /// Waits until the element `css` selects holds `text`; answers all its text. A page
-    /// tells no one when it changes: WebDriver can only look again.
+    /// The element `css` selects, once the page shows it.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.until(Condition::Shown(css)).await;
+        self.client.find(Locator::Css(css)).await.expect("shown")
+    }
+
+    /// Waits until the element `css` selects holds `text`; answers all its text.
     pub async fn text_of(&self, css: &str, text: &str) -> String {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let shown = match self.client.find(Locator::Css(css)).await {
-                Ok(element) => element.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            if shown.contains(text) {
-                return shown;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{css}` shows {shown:?}, not {text:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.until(Condition::Holds(css, text)).await
     }
 
     /// Waits until nothing matches `css` any more.
     pub async fn gone(&self, css: &str) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.client.find(Locator::Css(css)).await.is_ok() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{css}` still shown"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.until(Condition::Gone(css)).await;
     }
 
     pub async fn fill(&self, css: &str, value: &str) {
@@ -201,15 +253,9 @@ impl Browser {
     }
 
     pub async fn click_link(&self, text: &str) {
-        self.client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::LinkText(text))
-            .await
-            .unwrap_or_else(|error| panic!("link `{text}`: {error}"))
-            .click()
-            .await
-            .expect("click");
+        self.until(Condition::Link(text)).await;
+        let link = self.client.find(Locator::LinkText(text)).await;
+        link.expect("shown").click().await.expect("click");
     }
 
     pub async fn sign_in(&self, key: &str) {
