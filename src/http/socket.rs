@@ -12,18 +12,15 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use serde::Deserialize;
 use tokio::time::Instant;
-use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
-use super::events::parse_types;
 use super::extract::{Auth, Handle, QueryParams};
 use super::follow::{End, Follower, Frame};
 use super::responses::{ExpiredCursor, NoSuchIdentity, ReaderKey};
 use super::serve::ConnectionHold;
 use super::state::AppState;
-use crate::domain::cursor::Seq;
+use super::stream::StreamQuery;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::Scope;
 
@@ -38,18 +35,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The subprotocol the server speaks; a browser offers it beside `bearer.<key>`.
 const PROTOCOL: &str = "seqhook";
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SocketQuery {
-    /// Start after this seq. Without it the socket starts at the head: new events only.
-    /// Past the head it is answered 400.
-    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
-    since: Option<i64>,
-    /// Comma-separated event types to include.
-    #[param(example = "email.replied,email.bounced")]
-    types: Option<String>,
-}
-
 #[utoipa::path(
     get,
     path = "/v1/identities/{handle}/events/ws",
@@ -63,7 +48,7 @@ pub struct SocketQuery {
         `seqhook`. Needs `events:read`.",
     params(
         ("handle" = inline(IdentityHandle), Path, description = "The identity's handle"),
-        SocketQuery,
+        StreamQuery,
     ),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol"),
@@ -78,7 +63,7 @@ pub async fn socket(
     auth: Auth,
     State(state): State<AppState>,
     Handle(handle): Handle,
-    QueryParams(query): QueryParams<SocketQuery>,
+    QueryParams(query): QueryParams<StreamQuery>,
     hold: Option<Extension<ConnectionHold>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -89,17 +74,7 @@ pub async fn socket(
             format!("this is a WebSocket endpoint: {}", rejection.body_text()),
         )
     })?;
-    let resume_at = match query.since {
-        Some(since @ 0..) => Some(Seq(since)),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_since",
-                "`since` must be 0 or more",
-            ));
-        }
-        None => None,
-    };
-    let types = parse_types(query.types.as_deref())?;
+    let (resume_at, types) = (query.since()?, query.types()?);
     let follower = Follower::open(&state, &auth, handle, resume_at, types).await?;
     let heartbeat = state.settings.stream_heartbeat;
     Ok(upgrade

@@ -20,14 +20,16 @@ use super::follow::{Follower, Frame};
 use super::responses::{ExpiredCursor, NoSuchIdentity, ReaderKey};
 use super::state::AppState;
 use crate::domain::cursor::Seq;
+use crate::domain::event::EventType;
 use crate::domain::identity::IdentityHandle;
 use crate::domain::key::Scope;
 
+/// Where a stream (SSE or WebSocket) starts, and what it sends.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
-    /// Start after this seq. Without it (and without `Last-Event-ID`) the stream starts
-    /// at the head: new events only. Past the head it is answered 400.
+    /// Start after this seq. Without it (and, for SSE, without `Last-Event-ID`) the
+    /// stream starts at the head: new events only. Past the head it is answered 400.
     #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     since: Option<i64>,
     /// Comma-separated event types to include.
@@ -36,6 +38,23 @@ pub struct StreamQuery {
         example = "email.replied,email.bounced"
     )]
     types: Option<String>,
+}
+
+impl StreamQuery {
+    pub(super) fn since(&self) -> Result<Option<Seq>, ApiError> {
+        match self.since {
+            Some(since @ 0..) => Ok(Some(Seq(since))),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_since",
+                "`since` must be 0 or more",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn types(&self) -> Result<Option<Vec<EventType>>, ApiError> {
+        parse_types(self.types.as_deref())
+    }
 }
 
 #[utoipa::path(
@@ -74,18 +93,9 @@ pub async fn stream(
     // adds is the newer position, so it wins.
     let resume_at = match last_event_id(&headers)? {
         Some(seq) => Some(seq),
-        None => match query.since {
-            Some(since @ 0..) => Some(Seq(since)),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_since",
-                    "`since` must be 0 or more",
-                ));
-            }
-            None => None,
-        },
+        None => query.since()?,
     };
-    let types = parse_types(query.types.as_deref())?;
+    let types = query.types()?;
     let follower = Follower::open(&state, &auth, handle, resume_at, types).await?;
     Ok(Sse::new(sse_events(follower)).keep_alive(
         KeepAlive::new()
