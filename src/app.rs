@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::delivery::pool::DeliveryPool;
@@ -73,11 +74,16 @@ impl App {
             background.spawn(Arc::clone(&sweeper).run(background_stop.clone()));
         }
 
+        // Every process counts what it does, whatever its role.
+        let activity = Activity::new(Arc::clone(&dyn_store), Arc::clone(&clock));
+        background.spawn(Arc::clone(&activity).run(background_stop.clone()));
+
         let deliveries = DeliveryPool::new(
             Arc::clone(&dyn_store),
             Arc::clone(&clock),
             config.delivery(),
             Arc::clone(&metrics),
+            Arc::clone(&activity),
         );
         if !config.no_workers {
             background.spawn(Arc::clone(&deliveries).run(stopping.clone()));
@@ -120,6 +126,7 @@ impl App {
             appender,
             wakeups,
             Arc::clone(&metrics),
+            Arc::clone(&activity),
             stopping.clone(),
             config.outcome_wait,
         ));
@@ -155,6 +162,7 @@ impl App {
             health,
             deliveries,
             sweeper,
+            activity,
             clock,
         };
         Ok(App {
@@ -218,6 +226,7 @@ impl App {
             ..
         } = self;
         let metrics = Arc::clone(&state.metrics);
+        let activity = Arc::clone(&state.activity);
         let router = crate::http::router(state, body_limit);
         {
             let stopping = stopping.clone();
@@ -234,6 +243,10 @@ impl App {
         background_stop.cancel();
         background.close();
         background.wait().await;
+        // Everything has stopped counting: the last appends and attempts are stored too.
+        if let Err(error) = activity.add().await {
+            tracing::warn!(%error, "could not store the last activity counts");
+        }
         store.close().await;
         Ok(())
     }

@@ -41,6 +41,12 @@ macro_rules! prefixed_id {
             pub fn from_uuid(uuid: uuid::Uuid) -> Self {
                 Self(Ulid(uuid.as_u128()))
             }
+
+            /// When the id was made, to the millisecond.
+            pub fn made_at(&self) -> chrono::DateTime<chrono::Utc> {
+                let millis = i64::try_from(self.0.timestamp_ms()).unwrap_or(i64::MAX);
+                chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
+            }
         }
 
         impl From<uuid::Uuid> for $name {

@@ -13,6 +13,8 @@
 //!   secrets, replays, pings, the delivery log), with their rules; it wakes `delivery`.
 //! - [`delivery`]: webhook push, implementing the log's `DeliveryLeases`: claims, signed
 //!   attempts, retries, rate limits.
+//! - [`activity`]: appends and delivery attempts counted by the minute, in memory, stored
+//!   every few seconds, and read back as the stats' report.
 //! - [`retention`]: the sweep that removes expired events, and what erasures left, in
 //!   bounded, paced steps.
 //! - [`tenancy`]: who may do what: provisioning tenants, the keys their admins manage, and
@@ -32,6 +34,7 @@
 //! process's long-polls, `log/broadcast.rs` tells other processes through `NOTIFY`, and
 //! `delivery/pool/` sends the deliveries the append leased to it.
 
+pub mod activity;
 pub mod app;
 pub mod bench;
 pub mod cli;

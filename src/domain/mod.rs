@@ -3,6 +3,7 @@
 //! webhooks, their secrets and URLs, deliveries. No I/O but the DNS look-up a webhook URL's
 //! safety takes; no part of seqhook below it but ids.
 
+pub mod activity;
 pub mod cursor;
 pub mod delivery;
 pub mod description;

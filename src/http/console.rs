@@ -18,11 +18,16 @@ const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; i
 const INDEX: &str = include_str!("../../console/index.html");
 
 /// The files under `/console/`, by name, with their types.
-const ASSETS: [(&str, &str, &str); 2] = [
+const ASSETS: [(&str, &str, &str); 3] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/app.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/charts.js"),
     ),
     (
         "style.css",

@@ -211,7 +211,7 @@ pub async fn append(
     let drafts = body.into_drafts()?;
     let identity = state.log.resolve(auth.0.tenant_id, &handle).await?;
     let events = state.log.check(auth.0.tenant_id, drafts).await?;
-    let appended = state.log.append(identity, events).await?;
+    let appended = state.log.append(auth.tenant(), identity, events).await?;
     let events = appended
         .events
         .iter()

@@ -20,6 +20,7 @@ mod shapes;
 mod socket;
 mod sources;
 pub mod state;
+mod stats;
 mod stream;
 mod tenants;
 mod webhook_actions;
@@ -65,6 +66,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/identities", get(identities::list))
+        .route("/v1/stats", get(stats::stats))
         .route(
             "/v1/identities/{handle}",
             put(identities::create)

@@ -14,7 +14,7 @@ use super::error::ErrorBody;
 use super::state::AppState;
 use super::{
     api_keys, deliveries, erasure, event_types, events, identities, metrics, ops, socket, sources,
-    stream, tenants, webhook_actions, webhooks,
+    stats, stream, tenants, webhook_actions, webhooks,
 };
 use crate::domain::event::Envelope;
 use crate::domain::key::Scope;
@@ -72,6 +72,7 @@ use crate::id::EventId;
         deliveries::list,
         deliveries::show,
         deliveries::retry,
+        stats::stats,
     ),
     components(schemas(ErrorBody, Envelope, EventId, Scope)),
     modifiers(&SecuritySchemes),
@@ -84,6 +85,7 @@ use crate::id::EventId;
         (name = "sources", description = "Inbound: email providers' event webhooks, \
             appended as typed events."),
         (name = "deliveries", description = "The delivery log: each delivery with its attempts."),
+        (name = "stats", description = "Appends and deliveries by the minute, and webhooks' health."),
         (name = "api-keys", description = "A tenant's keys: scopes and identity binding."),
         (name = "admin", description = "Operator routes, under `SEQHOOK_ADMIN_TOKEN`."),
         (name = "operations", description = "Health, readiness and this document."),

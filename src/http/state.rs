@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::delivery::pool::DeliveryPool;
 use crate::domain::key::KeyHash;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub deliveries: Arc<DeliveryPool>,
     pub sweeper: Arc<Sweeper>,
+    /// Appends and attempts by the minute, for the stats.
+    pub activity: Arc<Activity>,
     /// The time, as the delivery workers see it: tests move it forward.
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,

@@ -11,7 +11,7 @@ use super::appender::AppendError;
 use super::{Appended, EventLog, LogError};
 use crate::domain::event::{NewEvent, StoredEvent};
 use crate::domain::identity::IdentityKey;
-use crate::id::EventId;
+use crate::id::{EventId, TenantId};
 use crate::store::StoreError;
 
 /// Look-ups of taken ids before an append gives up on an id race (see `append`).
@@ -32,6 +32,7 @@ impl EventLog {
     /// again.
     pub async fn append(
         &self,
+        tenant: TenantId,
         identity: IdentityKey,
         events: Vec<NewEvent>,
     ) -> Result<Appended, LogError> {
@@ -49,9 +50,7 @@ impl EventLog {
             }
             match self.appender.append(identity, fresh).await {
                 Ok(appended) => {
-                    self.metrics
-                        .events_appended
-                        .increment(appended.len() as u64);
+                    self.count(tenant, appended.len());
                     return in_request_order(&events, earlier, appended, true);
                 }
                 Err(AppendError::Store(StoreError::DuplicateEventId)) if lookups < ID_LOOKUPS => {
@@ -61,12 +60,20 @@ impl EventLog {
                 Err(AppendError::Store(StoreError::OutcomeUnknown(cause))) => {
                     tracing::warn!(error = %cause, "an append's commit was not acknowledged; looking its events up");
                     let deadline = Instant::now() + self.outcome_wait;
-                    return self.settle(identity, &events, earlier, deadline).await;
+                    return self
+                        .settle(tenant, identity, &events, earlier, deadline)
+                        .await;
                 }
                 Err(AppendError::Store(error)) => return Err(error.into()),
                 Err(AppendError::Stopped) => return Err(LogError::Stopped),
             }
         }
+    }
+
+    /// Counts events new to the log, as the metrics and the tenant's stats see them.
+    fn count(&self, tenant: TenantId, appended: usize) {
+        self.metrics.events_appended.increment(appended as u64);
+        self.activity.appended(tenant, appended);
     }
 
     /// Finishes an append whose commit of the events not in `earlier` went unacknowledged,
@@ -77,6 +84,7 @@ impl EventLog {
     /// `OutcomeUnknown`, never a plain failure, since the lost commit may yet land.
     async fn settle(
         &self,
+        tenant: TenantId,
         identity: IdentityKey,
         events: &[NewEvent],
         mut earlier: HashMap<EventId, StoredEvent>,
@@ -96,7 +104,7 @@ impl EventLog {
                     if let Some(head) = stored.iter().map(|event| event.seq).max() {
                         self.appender.announce(&[(identity, head)]);
                     }
-                    self.metrics.events_appended.increment(stored.len() as u64);
+                    self.count(tenant, stored.len());
                     return in_request_order(events, earlier, stored, made_here);
                 }
                 Some(Settled::NotCommitted) => {}
@@ -108,9 +116,7 @@ impl EventLog {
                 tokio::time::timeout_at(deadline, self.appender.append(identity, fresh.clone()));
             match again.await {
                 Ok(Ok(appended)) => {
-                    self.metrics
-                        .events_appended
-                        .increment(appended.len() as u64);
+                    self.count(tenant, appended.len());
                     return in_request_order(events, earlier, appended, true);
                 }
                 Ok(Err(AppendError::Store(StoreError::DuplicateEventId))) => {

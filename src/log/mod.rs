@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::domain::cursor::Seq;
 use crate::domain::event::{EventType, NewEvent, StoredEvent};
 use crate::domain::identity::{IdentityHandle, IdentityKey};
@@ -99,6 +100,7 @@ pub struct EventLog {
     catalog: Catalog,
     identities: Mutex<HashMap<(TenantId, IdentityHandle), IdentityKey>>,
     metrics: Arc<Metrics>,
+    activity: Arc<Activity>,
     shutdown: CancellationToken,
     /// How long an append whose commit went unacknowledged keeps trying to learn whether
     /// it committed before answering `OutcomeUnknown`.
@@ -111,6 +113,7 @@ impl EventLog {
         appender: Appender,
         wakeups: Arc<Wakeups>,
         metrics: Arc<Metrics>,
+        activity: Arc<Activity>,
         shutdown: CancellationToken,
         outcome_wait: Duration,
     ) -> Self {
@@ -120,6 +123,7 @@ impl EventLog {
             appender,
             wakeups,
             metrics,
+            activity,
             identities: Mutex::default(),
             shutdown,
             outcome_wait,

@@ -351,7 +351,7 @@ impl Sources {
         for (identity, events) in appends {
             let done = self
                 .log
-                .append(identity, events)
+                .append(source.tenant_id, identity, events)
                 .await
                 .map_err(refused_by_log)?;
             appended += done.new;

@@ -1,12 +1,13 @@
 //! PERSISTENCE: the only part that speaks SQL. The contract is a set of traits, one per
 //! kind of record, each in the file of its name (`events`, `outbox`, `deliveries`,
-//! `webhooks`, `sources`, `tenants`, `identities`, `event_types`, `retention`, `notices`); `Store` is
-//! all of them.
+//! `webhooks`, `sources`, `tenants`, `identities`, `event_types`, `retention`, `notices`,
+//! `activity`); `Store` is all of them.
 //! The traits whose statements both databases run alike are implemented once, in
 //! `portable/`; the rest (appends, claims, notices) by each backend in the file of the same
 //! name: `postgres/` for production, `sqlite/` for the embedded default. Rows are decoded
 //! by name, once, in `rows/`. Everything above sees domain types only.
 
+pub mod activity;
 mod columns;
 pub mod deliveries;
 pub mod error;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
+pub use activity::ActivityStore;
 pub use deliveries::{DeliveryLog, DeliveryQuery};
 pub use error::StoreError;
 pub use event_types::{CustomEventType, EventTypeStore};
@@ -64,6 +66,7 @@ pub trait Store:
     + SourceStore
     + OutboxStore
     + DeliveryLog
+    + ActivityStore
     + RetentionStore
     + Notices
     + Send

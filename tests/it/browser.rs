@@ -1,6 +1,6 @@
 //! The console in a real headless Chromium against a real server: signing in (and a bad
-//! key's message), the identities list, an identity's log, and a key bound to one identity
-//! seeing only that one.
+//! key's message), the overview, the identities list, an identity's log, getting about by
+//! keyboard, and a key bound to one identity seeing only that one.
 
 use serde_json::{Value, json};
 
@@ -38,6 +38,8 @@ async fn a_user_signs_in_and_reads_the_identities_and_a_log() {
             b.sign_in("not-a-key").await;
             b.text_of("#sign-in-error", "Authorization: Bearer").await;
             b.sign_in(&tenant.key).await;
+            b.text_of("#stats-totals", "1 appended").await;
+            b.text_of("#view", "No webhooks yet").await;
             b.click_link("Identities").await;
             b.text_of("#view table", "alice").await;
             b.text_of("#view table", "bob").await;
@@ -54,9 +56,34 @@ async fn a_user_signs_in_and_reads_the_identities_and_a_log() {
         .await;
 
     browser
+        .scenario("keyboard", async |b| {
+            b.click("#sign-out").await;
+            // Enter in the key's field signs in, back on the page that was open.
+            b.find("input[name=apiKey]")
+                .await
+                .send_keys(&format!("{}\u{E007}", tenant.key))
+                .await
+                .unwrap();
+            b.text_of("#view h1", "alice").await;
+            // Tab moves from one navigation link to the next; Enter follows it.
+            b.find("#nav a[href='#/overview']")
+                .await
+                .send_keys("\u{E004}")
+                .await
+                .unwrap();
+            let focused = b.client.active_element().await.unwrap();
+            assert_eq!(focused.text().await.unwrap(), "Identities");
+            focused.send_keys("\u{E007}").await.unwrap();
+            b.text_of("#view table", "alice").await;
+        })
+        .await;
+
+    browser
         .scenario("bound-key", async |b| {
             b.click("#sign-out").await;
             b.sign_in(bound["key"].as_str().unwrap()).await;
+            b.click_link("Overview").await;
+            b.text_of("#view", "covers the whole tenant").await;
             b.click_link("Identities").await;
             let listed = b.text_of("#view table", "bob").await;
             assert!(
@@ -71,8 +98,8 @@ async fn a_user_signs_in_and_reads_the_identities_and_a_log() {
 }
 
 /// The pages that change things: a live tail, a webhook made in the console and its
-/// deliveries (a failure shown with its status and body, then retried by hand), a secret
-/// rotated, a key made and revoked.
+/// deliveries (a failure shown with its status and body, then retried by hand), the
+/// overview's account of them, a secret rotated, a key made and revoked.
 #[tokio::test]
 async fn a_user_follows_a_log_and_runs_a_webhook_and_keys_from_the_console() {
     let db = TestDatabase::create().await;
@@ -153,9 +180,42 @@ async fn a_user_follows_a_log_and_runs_a_webhook_and_keys_from_the_console() {
         .await;
 
     browser
+        .scenario("overview", async |b| {
+            let id = webhook_id.borrow().clone();
+            b.click_link("Overview").await;
+            b.text_of(
+                "#stats-totals",
+                "4 appended · 2 delivered · 1 retrying · 0 failed · success 66.7%",
+            )
+            .await;
+            let health = b
+                .text_of(&format!("#webhook-health tr[data-webhook='{id}']"), "66.7%")
+                .await;
+            assert!(
+                health.contains("receiver down"),
+                "the last failure: {health}"
+            );
+            assert!(health.contains("500"), "{health}");
+            let delivered = b
+                .client
+                .find_all(fantoccini::Locator::Css("svg.chart rect.series-delivered"))
+                .await
+                .unwrap();
+            assert!(
+                !delivered.is_empty(),
+                "the chart draws the delivered attempts"
+            );
+            b.click("#stats-window option[value='15m']").await;
+            b.text_of("#stats-totals", "Last 15 minutes: 4 appended")
+                .await;
+        })
+        .await;
+
+    browser
         .scenario("rotate", async |b| {
             let id = webhook_id.borrow().clone();
             b.open(&format!("/#/webhooks/{id}")).await;
+            b.text_of("#view .toolbar", "Rotate secret").await;
             let buttons = b
                 .client
                 .find_all(fantoccini::Locator::Css("#view .toolbar > span > button"))

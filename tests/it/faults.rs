@@ -410,3 +410,33 @@ async fn readiness_answers_within_a_second_while_postgres_is_down_and_recovers_b
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn stats_counted_while_postgres_is_down_are_kept_and_stored_once_it_is_back() {
+    let cluster = Cluster::start_durable();
+    let url = format!("{}postgres", cluster.url_prefix());
+    let app = TestApp::spawn(&url).await;
+    let tenant = app.tenant_with_identity("alice").await;
+    app.append_ok(&tenant.key, "alice", &marked("one")).await;
+    app.append_ok(&tenant.key, "alice", &marked("two")).await;
+
+    cluster.stop("fast").await;
+    // The report stores this process's counts first; that fails, and they are kept.
+    assert_error(
+        app.get(&tenant.key, "/v1/stats").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+
+    cluster.resume().await;
+    await_ready(&app).await;
+    let stats: Value = app
+        .get(&tenant.key, "/v1/stats")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["totals"]["appended"], 2, "{stats}");
+    app.stop().await;
+}

@@ -23,6 +23,7 @@ mod retention;
 mod slow_clients;
 mod socket;
 mod sources;
+mod stats;
 pub mod store;
 mod stream;
 pub mod support;

@@ -16,6 +16,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/v1/stats"),
     ("post", "/v1/admin/tenants"),
     ("put", "/v1/admin/tenants/{id}/retention"),
     ("post", "/v1/api-keys"),

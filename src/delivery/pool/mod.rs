@@ -25,6 +25,7 @@ use super::load::Limits;
 use super::recorder::Recorder;
 use super::schedule::Response;
 use super::sender::{Sender, Sent, took};
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, AttemptOutcome};
 use crate::domain::dialect::SignatureDialect;
@@ -57,6 +58,7 @@ pub struct DeliveryPool {
     /// The deliveries being sent or waiting to be, each in its own task.
     tasks: TaskTracker,
     metrics: Arc<Metrics>,
+    activity: Arc<Activity>,
 }
 
 impl DeliveryPool {
@@ -65,6 +67,7 @@ impl DeliveryPool {
         clock: Arc<dyn Clock>,
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
+        activity: Arc<Activity>,
     ) -> Arc<Self> {
         let limits = Limits {
             per_webhook: config.per_webhook,
@@ -84,6 +87,7 @@ impl DeliveryPool {
             running: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             metrics,
+            activity,
         })
     }
 
@@ -300,6 +304,8 @@ impl DeliveryPool {
                 error: Some(delivery.reason),
                 response_body: None,
             };
+            pool.activity
+                .attempted(delivery.webhook_id, delivery.id, &record, outcome.into());
             let result = AttemptResult {
                 delivery: delivery.id,
                 webhook: delivery.webhook_id,
@@ -327,6 +333,8 @@ impl DeliveryPool {
         now: DateTime<Utc>,
     ) {
         self.metrics.delivery_attempted(&outcome);
+        self.activity
+            .attempted(delivery.webhook_id, delivery.id, record, outcome.into());
         self.metrics
             .delivery_duration
             .record(f64::from(record.duration_ms) / 1000.0);

@@ -15,6 +15,7 @@
 //! Macros rather than generic code: the same method bodies, type-checked against each
 //! backend's concrete driver, with none of the bounds generic executors need.
 
+pub(crate) mod activity;
 mod deliveries;
 mod event_types;
 mod identities;
@@ -23,6 +24,7 @@ mod sources;
 mod tenants;
 mod webhooks;
 
+pub(crate) use activity::activity_store;
 pub(crate) use deliveries::delivery_log;
 pub(crate) use event_types::event_type_store;
 pub(crate) use identities::identity_store;

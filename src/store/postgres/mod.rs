@@ -139,6 +139,7 @@ portable::event_type_store!(PgStore);
 portable::webhook_store!(PgStore);
 portable::source_store!(PgStore);
 portable::delivery_log!(PgStore);
+portable::activity_store!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

@@ -3,6 +3,7 @@
 //! conversions turn them into domain types. A stored value that does not parse fails the
 //! read and names its column: no row is skipped, and nothing is parsed again later.
 
+pub mod activity;
 mod events;
 mod outbox;
 mod records;

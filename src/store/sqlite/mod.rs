@@ -129,6 +129,7 @@ portable::event_type_store!(SqliteStore);
 portable::webhook_store!(SqliteStore);
 portable::source_store!(SqliteStore);
 portable::delivery_log!(SqliteStore);
+portable::activity_store!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {
