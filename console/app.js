@@ -1,109 +1,15 @@
 // The console: a client of seqhook's public API, signed in with an API key kept in this
 // tab's sessionStorage and sent as a bearer header. Every view shows what that key may see.
-// The DOM is built with textContent only: nothing the API returns is parsed as HTML.
+// The pages, and the router that shows one at a time.
 
-import { barChart, legend } from "./charts.js";
-
-const KEY = "seqhook.apiKey";
-const WINDOW = "seqhook.window";
-const PAGE = 50;
-
-const $ = (selector) => document.querySelector(selector);
-
-/** An element with attributes and children (strings become text). */
-function h(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) element.setAttribute(name, value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child !== undefined && child !== null && child !== false) {
-      element.append(child instanceof Node ? child : String(child));
-    }
-  }
-  return element;
-}
-
-class ApiError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** Calls the API with the signed-in key; an error answer throws its `message`. */
-async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ""}` };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method: options.method ?? "GET",
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  if (response.status === 204) return null;
-  const text = await response.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!response.ok) {
-    throw new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`, response.status);
-  }
-  return body;
-}
-
-function show(...children) {
-  $("#view").replaceChildren(...children);
-}
-
-function failure(error) {
-  return h("p", { class: "error", role: "alert" }, error.message);
-}
+import {
+  $, ApiError, KEY, PAGE, actionButton, actionForm, api, failure, field, h, json, list,
+  pagedTable, show, when,
+} from "./dom.js";
+import { overview } from "./overview.js";
 
 /** Aborted when the user leaves the page, so its streams end with it. */
 let leaving = new AbortController();
-
-function json(value) {
-  return h("pre", {}, JSON.stringify(value, null, 2));
-}
-
-function field(label, input) {
-  return h("label", {}, `${label} `, input);
-}
-
-/** A form whose submit runs `action` and shows its outcome (or the API's message) in place. */
-function actionForm(attributes, children, action) {
-  const outcome = h("div", { class: "outcome", role: "status" });
-  const form = h("form", { ...attributes, class: "toolbar" }, children, outcome);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    outcome.replaceChildren();
-    try {
-      const shown = await action(new FormData(form));
-      if (shown) outcome.replaceChildren(shown);
-    } catch (error) {
-      outcome.replaceChildren(failure(error));
-    }
-  });
-  return form;
-}
-
-/** A button that runs `action` and shows its outcome beside it. */
-function actionButton(label, action, attributes = {}) {
-  const outcome = h("span", { class: "outcome", role: "status" });
-  const button = h("button", { type: "button", class: "quiet", ...attributes }, label);
-  button.addEventListener("click", async () => {
-    outcome.replaceChildren();
-    try {
-      const shown = await action();
-      if (shown) outcome.replaceChildren(shown);
-    } catch (error) {
-      outcome.replaceChildren(failure(error));
-    }
-  });
-  return h("span", {}, button, " ", outcome);
-}
-
-const list = (text) => text.split(",").map((item) => item.trim()).filter(Boolean);
 
 /**
  * Follows an identity's SSE stream from its head, calling `onEvent` with each envelope.
@@ -134,28 +40,6 @@ async function tail(handle, onEvent, signal) {
   }
 }
 
-function when(timestamp) {
-  return timestamp ? new Date(timestamp).toLocaleString() : "—";
-}
-
-/** A paged list: fetches `path` with `after`, renders rows, offers the next page. */
-async function pagedTable(path, columns, row) {
-  const body = h("tbody");
-  const more = h("button", { type: "button", class: "quiet", hidden: true }, "More");
-  let after = null;
-  async function load() {
-    const separator = path.includes("?") ? "&" : "?";
-    const query = after ? `${separator}limit=${PAGE}&after=${encodeURIComponent(after)}` : `${separator}limit=${PAGE}`;
-    const page = await api(path + query);
-    body.append(...page.data.map(row));
-    after = page.next;
-    more.hidden = !after;
-  }
-  more.addEventListener("click", () => load().catch((error) => more.replaceWith(failure(error))));
-  await load();
-  return h("div", {}, h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))), body), more);
-}
-
 /** A delivery's attempts, oldest first: time, status, duration, error, the answer's start. */
 function attempts(delivery) {
   return h("ol", { class: "attempts" }, delivery.attempts.map((attempt) =>
@@ -183,113 +67,8 @@ async function deliveryTable(path) {
   });
 }
 
-const percent = (rate) => (rate === null ? "—" : `${(rate * 100).toFixed(rate === 1 ? 0 : 1)}%`);
-const millis = (ms) => (ms < 1 ? "<1 ms" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
-
-function age(seconds) {
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
-}
-
-const OUTCOMES = [
-  { key: "delivered", label: "delivered" },
-  { key: "retrying", label: "retrying" },
-  { key: "failed", label: "failed" },
-];
-
-/** One webhook's health: success, latency, backlog, last failure. */
-function healthRow(webhook) {
-  const failure = webhook.lastFailure;
-  const attempts = webhook.delivered + webhook.retrying + webhook.failed;
-  return h("tr", { "data-webhook": webhook.id },
-    h("td", {}, h("a", { href: `#/webhooks/${webhook.id}` }, webhook.url),
-      webhook.description ? h("div", { class: "muted" }, webhook.description) : null),
-    h("td", {}, webhook.active ? h("span", { class: "ok" }, "active")
-      : h("span", { class: "error" }, `paused: ${webhook.disabledReason ?? ""}`)),
-    h("td", { class: "success" }, percent(webhook.successRate),
-      h("div", { class: "muted" }, `${attempts} attempt${attempts === 1 ? "" : "s"}`)),
-    h("td", { class: "latency" }, webhook.latencyMs ? `${millis(webhook.latencyMs.p50)} / ${millis(webhook.latencyMs.p99)}` : "—"),
-    h("td", { class: "pending" }, `${webhook.backlog.pending}${webhook.backlog.capped ? "+" : ""}`,
-      webhook.backlog.oldestAgeSeconds === null ? null
-        : h("div", { class: "muted" }, `oldest ${age(webhook.backlog.oldestAgeSeconds)}`)),
-    h("td", { class: "last-failure" }, failure === null ? "—" : [
-      h("strong", { class: "error" }, failure.statusCode ?? "no answer"), " · ", when(failure.at),
-      failure.error ? h("div", { class: "error" }, failure.error) : null,
-      failure.responseBody ? h("div", { class: "muted clip" }, failure.responseBody.slice(0, 160)) : null,
-    ]));
-}
-
-/** The stats over a window: totals, charts, and a page of webhooks' health. */
-async function statsReport(span, label) {
-  const first = await api(`/v1/stats?window=${span}&limit=${PAGE}`);
-  const { totals, series } = first;
-  const step = first.stepSeconds === 60 ? "minute" : `${first.stepSeconds / 60} minutes`;
-  const rows = h("tbody", {}, first.webhooks.map(healthRow));
-  const more = h("button", { type: "button", class: "quiet", hidden: !first.next }, "More webhooks");
-  let after = first.next;
-  more.addEventListener("click", async () => {
-    try {
-      const page = await api(`/v1/stats?window=${span}&limit=${PAGE}&after=${encodeURIComponent(after)}`);
-      rows.append(...page.webhooks.map(healthRow));
-      after = page.next;
-      more.hidden = !after;
-    } catch (error) {
-      more.replaceWith(failure(error));
-    }
-  });
-  const busy = series.filter((point) => point.appended + point.delivered + point.retrying + point.failed > 0);
-  return h("div", {},
-    h("p", { class: "summary", id: "stats-totals" },
-      `Last ${label}: ${totals.appended} appended · ${totals.delivered} delivered · ${totals.retrying} retrying · ${totals.failed} failed · success ${percent(totals.successRate)}`),
-    h("div", { class: "charts" },
-      h("figure", {},
-        h("figcaption", {}, `Delivery attempts per ${step}`),
-        barChart("Delivery attempts", series, OUTCOMES), legend(OUTCOMES)),
-      h("figure", {},
-        h("figcaption", {}, `Events appended per ${step}`),
-        barChart("Events appended", series, [{ key: "appended", label: "appended" }]))),
-    h("details", {}, h("summary", {}, "The charts as a table"),
-      busy.length === 0 ? h("p", { class: "muted" }, "Nothing happened in this window.") :
-        h("table", {}, h("thead", {}, h("tr", {}, ["From", "Appended", "Delivered", "Retrying", "Failed"].map((c) => h("th", {}, c)))),
-          h("tbody", {}, busy.map((point) => h("tr", {}, h("td", {}, when(point.at)), h("td", {}, point.appended),
-            h("td", {}, point.delivered), h("td", {}, point.retrying), h("td", {}, point.failed)))))),
-    h("h2", {}, "Webhooks"),
-    first.webhooks.length === 0 ? h("p", { class: "muted" }, "No webhooks yet. ", h("a", { href: "#/webhooks" }, "Create one")) :
-      h("table", { id: "webhook-health" },
-        h("thead", {}, h("tr", {}, ["Webhook", "Status", "Success", "Latency p50 / p99", "Pending", "Last failure"].map((c) => h("th", {}, c)))),
-        rows),
-    more);
-}
-
 const views = {
-  async overview() {
-    const windows = { "15m": "15 minutes", "1h": "hour", "6h": "6 hours", "24h": "24 hours" };
-    const chosen = windows[sessionStorage.getItem(WINDOW)] ? sessionStorage.getItem(WINDOW) : "1h";
-    const picker = h("select", { name: "window", id: "stats-window" },
-      Object.entries(windows).map(([value, label]) => h("option", { value, selected: value === chosen }, `Last ${label}`)));
-    const report = h("div", { id: "stats" });
-    const load = async () => {
-      report.replaceChildren(await statsReport(picker.value, windows[picker.value]));
-    };
-    picker.addEventListener("change", () => {
-      sessionStorage.setItem(WINDOW, picker.value);
-      load().catch((error) => report.replaceChildren(failure(error)));
-    });
-    const refresh = h("button", { type: "button", class: "quiet" }, "Refresh");
-    refresh.addEventListener("click", () => load().catch((error) => report.replaceChildren(failure(error))));
-    try {
-      await load();
-    } catch (error) {
-      // A key without `webhooks` (one bound to an identity, say) has no overview to see.
-      if (error.status !== 403) throw error;
-      return [h("h1", {}, "Overview"), failure(error),
-        h("p", {}, "The overview covers the whole tenant. ", h("a", { href: "#/identities" }, "Identities"),
-          " shows what this key reaches.")];
-    }
-    return [h("h1", {}, "Overview"), h("div", { class: "toolbar" }, field("Window", picker), refresh), report];
-  },
+  overview,
 
   async identities() {
     const columns = ["Handle", "Head seq", "Last event", "Created"];
@@ -510,7 +289,6 @@ const views = {
     return [h("h1", {}, "API keys"), form, keys];
   },
 };
-
 /** Pages asked for so far; only the last one asked for is shown. */
 let routes = 0;
 

@@ -1,4 +1,4 @@
-//! The console at `/`: a page and its script and style, embedded in the binary and served
+//! The console at `/`: a page and its scripts and style, embedded in the binary and served
 //! under a strict Content-Security-Policy. It is a client of the public API like any other;
 //! nothing here reads the store.
 
@@ -18,7 +18,7 @@ const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; i
 const INDEX: &str = include_str!("../../console/index.html");
 
 /// The files under `/console/`, by name, with their types.
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
@@ -28,6 +28,16 @@ const ASSETS: [(&str, &str, &str); 3] = [
         "charts.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/charts.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/dom.js"),
+    ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/overview.js"),
     ),
     (
         "style.css",

@@ -49,12 +49,26 @@ async fn the_console_is_served_from_the_binary_under_a_strict_policy() {
         "no other origin"
     );
 
-    for (file, content_type) in [
-        ("/console/app.js", "text/javascript; charset=utf-8"),
-        ("/console/charts.js", "text/javascript; charset=utf-8"),
-        ("/console/style.css", "text/css; charset=utf-8"),
-    ] {
-        let asset = app.client.get(app.url(file)).send().await.unwrap();
+    // Every file of the console's folder is served: a module left out of the binary would
+    // fail only in a browser.
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    let mut assets: Vec<(String, &str)> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "index.html")
+        .map(|name| {
+            let content_type = match name.rsplit_once('.').map(|(_, extension)| extension) {
+                Some("js") => "text/javascript; charset=utf-8",
+                Some("css") => "text/css; charset=utf-8",
+                _ => panic!("{name}: a console file of an unknown type"),
+            };
+            (format!("/console/{name}"), content_type)
+        })
+        .collect();
+    assets.sort();
+    assert!(assets.len() >= 5, "{assets:?}");
+    for (file, content_type) in assets {
+        let asset = app.client.get(app.url(&file)).send().await.unwrap();
         assert_eq!(asset.status(), StatusCode::OK, "{file}");
         assert_eq!(asset.headers()["content-type"], content_type);
         assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
