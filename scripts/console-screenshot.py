@@ -5,7 +5,7 @@ Starts a release build of seqhook on the embedded database in a scratch director
 a tenant with a few identities and two webhooks (one to a receiver started here, one to a
 port nobody listens on), appends events in bursts for a little over a minute, signs in to
 the console in a headless Chromium through chromedriver (Debian's `chromium` and
-`chromium-driver`), and saves the overview. Usage: cargo build --release &&
+`chromium-driver`), and saves the overview, in the light theme and in the dark one. Usage: cargo build --release &&
 scripts/console-screenshot.py
 """
 
@@ -23,6 +23,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "seqhook")
 OUT = os.path.join(ROOT, "docs", "console.png")
+OUT_DARK = os.path.join(ROOT, "docs", "console-dark.png")
 ADMIN = "screenshot-admin"
 
 
@@ -65,6 +66,35 @@ def wait_for(url):
     raise SystemExit(f"{url} never answered")
 
 
+def shoot(webdriver, base, key, theme, path):
+    """Signs in to the console in a fresh browser and saves its overview to `path`."""
+    session = call("POST", webdriver, {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        "binary": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000", *theme],
+    }}}})["value"]["sessionId"]
+    at = f"{webdriver}/{session}"
+
+    def element(css):
+        for _ in range(100):
+            try:
+                found = call("POST", f"{at}/element", {"using": "css selector", "value": css})["value"]
+                return next(iter(found.values()))
+            except urllib.error.HTTPError:
+                time.sleep(0.1)
+        raise SystemExit(f"no {css}")
+
+    call("POST", f"{at}/url", {"url": f"{base}/"})
+    call("POST", f"{at}/element/{element('input[name=apiKey]')}/value", {"text": key})
+    call("POST", f"{at}/element/{element('#sign-in button')}/click", {})
+    element("#webhook-health")
+    png = base64.b64decode(call("GET", f"{at}/screenshot")["value"])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(png)
+    call("DELETE", at)
+    print(f"wrote {path}")
+
+
 def main():
     scratch = tempfile.mkdtemp()
     port, driver_port = free_port(), free_port()
@@ -97,31 +127,8 @@ def main():
             time.sleep(5)
         wait_for(f"http://127.0.0.1:{driver_port}/status")
         webdriver = f"http://127.0.0.1:{driver_port}/session"
-        session = call("POST", webdriver, {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "binary": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1150"],
-        }}}})["value"]["sessionId"]
-        at = f"{webdriver}/{session}"
-
-        def element(css):
-            for _ in range(100):
-                try:
-                    found = call("POST", f"{at}/element", {"using": "css selector", "value": css})["value"]
-                    return next(iter(found.values()))
-                except urllib.error.HTTPError:
-                    time.sleep(0.1)
-            raise SystemExit(f"no {css}")
-
-        call("POST", f"{at}/url", {"url": f"{base}/"})
-        call("POST", f"{at}/element/{element('input[name=apiKey]')}/value", {"text": key})
-        call("POST", f"{at}/element/{element('#sign-in button')}/click", {})
-        element("#webhook-health")
-        png = base64.b64decode(call("GET", f"{at}/screenshot")["value"])
-        os.makedirs(os.path.dirname(OUT), exist_ok=True)
-        with open(OUT, "wb") as out:
-            out.write(png)
-        call("DELETE", at)
-        print(f"wrote {OUT}")
+        for out, theme in [(OUT, []), (OUT_DARK, ["--force-dark-mode"])]:
+            shoot(webdriver, base, key, theme, out)
     finally:
         driver.terminate()
         server.terminate()
