@@ -41,6 +41,9 @@ async fn serve(config: seqhook::config::ServeConfig) -> anyhow::Result<()> {
         eprintln!(
             "seqhook: create a tenant with:\n  curl -s -X POST http://{address}/v1/admin/tenants \\\n    -H 'Authorization: Bearer {token}' -d '{{\"name\":\"acme\"}}'"
         );
+        eprintln!(
+            "seqhook: then open the console at http://{address}/ and sign in with the \"key\" it answers"
+        );
     }
     tracing::info!(%address, "seqhook serving");
     let shutdown = CancellationToken::new();
