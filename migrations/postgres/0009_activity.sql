@@ -1,6 +1,6 @@
 -- Activity by the minute, for `GET /v1/stats`. Each process counts appends and delivery
 -- attempts in memory and adds its counts here every few seconds, so no append or attempt
--- writes a row of its own. `minute` is minutes since the Unix epoch; rows older than a day
+-- writes a row of its own. `minute` is minutes since the Unix epoch; rows older than 25 hours
 -- are removed by the process that adds them, found through the `minute` indexes.
 
 CREATE TABLE append_minutes (
@@ -12,8 +12,10 @@ CREATE TABLE append_minutes (
 CREATE INDEX append_minutes_age_idx ON append_minutes (minute);
 
 -- Attempts by outcome (`delivered`, `retrying`, `failed`: the last attempt failed) and by
--- how long the receiver took, as a bucket of a log scale (see `activity::latency`).
--- No foreign key: a removed webhook's rows age out with the rest.
+-- how long the receiver took, as a bucket of a log scale (see `activity::latency`; -1 when
+-- it did not answer).
+-- No foreign key: a removed webhook's rows age out with the rest (and leave the tenant's
+-- totals at once, which are read through its webhooks).
 CREATE TABLE attempt_minutes (
     webhook_id uuid     NOT NULL,
     minute     bigint   NOT NULL,

@@ -1,6 +1,6 @@
 -- Activity by the minute, for `GET /v1/stats`, as in PostgreSQL: each process counts in
 -- memory and adds its counts here every few seconds. `minute` is minutes since the Unix
--- epoch; rows older than a day are removed, found through the `minute` indexes.
+-- epoch; rows older than 25 hours are removed, found through the `minute` indexes.
 
 CREATE TABLE append_minutes (
     tenant_id BLOB    NOT NULL,
@@ -10,7 +10,8 @@ CREATE TABLE append_minutes (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX append_minutes_age_idx ON append_minutes (minute);
 
--- Attempts by outcome and by a log-scale bucket of how long the receiver took.
+-- Attempts by outcome and by a log-scale bucket of how long the receiver took (-1 when it
+-- did not answer).
 CREATE TABLE attempt_minutes (
     webhook_id BLOB    NOT NULL,
     minute     INTEGER NOT NULL,

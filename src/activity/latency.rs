@@ -6,6 +6,10 @@
 /// Buckets per doubling of the duration.
 const PER_DOUBLING: f64 = 4.0;
 
+/// The bucket of an attempt the receiver did not answer (no connection, a timeout, an
+/// address refused, nothing sent): counted, but no latency.
+pub const NO_ANSWER: i16 = -1;
+
 /// The bucket of a duration in whole milliseconds: 0 for under a millisecond, then
 /// `1 + floor(4·log2(ms))`.
 pub fn bucket(ms: u32) -> i16 {
@@ -33,9 +37,14 @@ fn range(bucket: i16) -> (u32, u32) {
     (low, high)
 }
 
-/// The `quantile` (0–1) of durations counted by bucket, or `None` when nothing was.
+/// The `quantile` (0–1) of durations counted by bucket, or `None` when nothing was;
+/// unanswered attempts are not durations and are left out.
 pub fn percentile(counts: &[(i16, u64)], quantile: f64) -> Option<u32> {
-    let mut sorted: Vec<(i16, u64)> = counts.iter().copied().filter(|(_, n)| *n > 0).collect();
+    let mut sorted: Vec<(i16, u64)> = counts
+        .iter()
+        .copied()
+        .filter(|&(bucket, n)| bucket != NO_ANSWER && n > 0)
+        .collect();
     sorted.sort_unstable_by_key(|(bucket, _)| *bucket);
     let total: u64 = sorted.iter().map(|(_, n)| n).sum();
     if total == 0 {
@@ -93,5 +102,10 @@ mod tests {
         );
         assert_eq!(percentile(&[], 0.5), None);
         assert_eq!(percentile(&[(4, 0)], 0.5), None);
+        assert_eq!(percentile(&[(NO_ANSWER, 5)], 0.5), None);
+        assert_eq!(
+            percentile(&[(NO_ANSWER, 5), (bucket(40), 1)], 0.5),
+            Some(representative(bucket(40)))
+        );
     }
 }

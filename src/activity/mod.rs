@@ -1,7 +1,9 @@
 //! ACTIVITY: appends per tenant and delivery attempts per webhook, by the minute, for
 //! `GET /v1/stats`. Counted in memory where they happen and added to the database every
-//! few seconds (`run`), so counting costs an append or an attempt no write of its own; a
-//! process that crashes loses those seconds' counts, nothing else. `report` reads them back.
+//! few seconds (`run`), so counting costs an append or an attempt no write of its own. A
+//! process that crashes loses those seconds' counts; an addition whose commit went
+//! unacknowledged is not tried again, so it may be lost but is never counted twice.
+//! `report` reads them back.
 
 pub mod latency;
 pub mod report;
@@ -18,7 +20,7 @@ use crate::domain::activity::{AttemptKind, FailedAttempt, Minute};
 use crate::domain::delivery::Attempt;
 use crate::id::{DeliveryId, TenantId, WebhookId};
 use crate::store::activity::{ActivityBatch, AppendCount, AttemptCount};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// How often a process adds its counts to the database.
 const ADD_EVERY: Duration = Duration::from_secs(5);
@@ -132,12 +134,11 @@ impl Activity {
         record: &Attempt,
         kind: AttemptKind,
     ) {
-        let key = (
-            webhook,
-            Minute::of(record.at),
-            kind,
-            latency::bucket(record.duration_ms),
-        );
+        let bucket = match record.status_code {
+            Some(_) => latency::bucket(record.duration_ms),
+            None => latency::NO_ANSWER,
+        };
+        let key = (webhook, Minute::of(record.at), kind, bucket);
         let mut counts = self.counts.lock().expect("activity lock");
         let full = counts.len() >= MAX_HELD;
         if let Some(count) = counted(full, &mut counts.attempts, key) {
@@ -164,14 +165,24 @@ impl Activity {
     }
 
     /// Adds this process's counts to the database now: a report reads them at once.
-    pub async fn add(&self) -> StoreResult<()> {
+    pub async fn add(self: &Arc<Self>) -> StoreResult<()> {
+        // In a task of its own: a caller that goes away (a client hanging up on a report)
+        // must not take the counts it had taken out with it.
+        let activity = Arc::clone(self);
+        tokio::spawn(async move { activity.add_taken().await })
+            .await
+            .expect("adding activity counts does not panic")
+    }
+
+    async fn add_taken(&self) -> StoreResult<()> {
         let _adding = self.adding.lock().await;
         let batch = std::mem::take(&mut *self.counts.lock().expect("activity lock")).into_batch();
         if batch.is_empty() {
             return Ok(());
         }
         let result = self.store.add_activity(&batch).await;
-        if result.is_err() {
+        let kept = matches!(&result, Err(error) if !matches!(error, StoreError::OutcomeUnknown(_)));
+        if kept {
             let oldest_read = Minute(Minute::of(self.clock.now()).0 - KEPT_MINUTES);
             self.counts
                 .lock()

@@ -1,6 +1,7 @@
 //! A report of activity over a window: per-minute series for the charts, totals, and each
-//! webhook's health. Everything it reads is bounded by the window and the page of webhooks,
-//! never by how many events or deliveries there are.
+//! webhook's health. What it reads is bounded by the window's minutes times the tenant's
+//! webhooks (the totals) or the page of them (the health), never by how many events or
+//! deliveries there are.
 
 use std::collections::HashMap;
 
@@ -85,10 +86,11 @@ impl Window {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
-    /// The window read, as asked for.
+    /// The window read, in its shortest form (`120m` reads back as `2h`).
     #[schema(example = "1h")]
     pub window: String,
-    /// The start of the first point.
+    /// The start of the first point. A window that is not a whole number of steps starts
+    /// a little earlier (`61m` reads 62 minutes, in 31 steps of 2).
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub from: DateTime<Utc>,
     /// Now: the last point is the minute under way.
@@ -169,8 +171,9 @@ pub struct WebhookHealth {
     pub attempts: Attempts,
     /// Delivered attempts over all attempts, 0–1; null when there were none.
     pub success_rate: Option<f64>,
-    /// How long the receiver took to answer its attempts (a timeout counts as the timeout),
-    /// within about 10%; null when there were none.
+    /// How long the receiver took to answer, over the attempts it answered (timeouts and
+    /// refused connections count in `successRate`, not here), within about 10%; null when
+    /// it answered none.
     pub latency_ms: Option<Latency>,
     pub backlog: BacklogView,
     /// Its latest attempt that did not deliver, however long ago; null when there was none.
@@ -207,12 +210,14 @@ pub async fn read(
     window: Window,
     now: DateTime<Utc>,
 ) -> StoreResult<Stats> {
-    let first = window.first_minute(now);
+    // Up to the minute under way: a count stamped later by a process whose clock runs
+    // ahead waits until its minute comes.
+    let minutes = window.first_minute(now)..=Minute::of(now);
     let ids: Vec<WebhookId> = webhooks.iter().map(|webhook| webhook.id).collect();
     let readings = Readings {
-        appends: store.append_minutes(tenant, first).await?,
-        attempts: store.attempt_minutes(tenant, first).await?,
-        per_webhook: store.webhook_attempts(&ids, first).await?,
+        appends: store.append_minutes(tenant, minutes.clone()).await?,
+        attempts: store.attempt_minutes(tenant, minutes.clone()).await?,
+        per_webhook: store.webhook_attempts(&ids, minutes).await?,
         backlogs: store.backlogs(&ids, PENDING_CAP).await?,
         failures: store.last_failures(&ids).await?,
     };
@@ -239,7 +244,7 @@ impl Readings {
                 attempts: Attempts::default(),
             })
             .collect();
-        let point = |minute: Minute| usize::try_from((minute.0 - first.0) / step).ok();
+        let point = |minute: Minute| usize::try_from((minute.0 - first.0).div_euclid(step)).ok();
         let mut appended = 0;
         for (minute, events) in self.appends {
             if let Some(point) = point(minute).and_then(|i| series.get_mut(i)) {
@@ -287,9 +292,10 @@ impl Readings {
                     attempts,
                     latency_ms: latency_ms.map(|(p50, p99)| Latency { p50, p99 }),
                     backlog: BacklogView {
-                        pending: backlog.map_or(0, |backlog| backlog.pending),
+                        pending: backlog
+                            .map_or(0, |backlog| backlog.pending.min(u64::from(PENDING_CAP))),
                         capped: backlog
-                            .is_some_and(|backlog| backlog.pending >= u64::from(PENDING_CAP)),
+                            .is_some_and(|backlog| backlog.pending > u64::from(PENDING_CAP)),
                         oldest_at,
                         oldest_age_seconds: oldest_at
                             .map(|oldest| (now - oldest).num_milliseconds().max(0) as f64 / 1000.0),
@@ -342,6 +348,62 @@ mod tests {
             let last = Minute(window.first_minute(now).0 + i64::from((points - 1) * step));
             assert!(last.start() <= now && now < Minute(last.0 + i64::from(step)).start());
         }
+    }
+
+    fn webhook() -> Webhook {
+        Webhook {
+            id: WebhookId::generate(),
+            tenant_id: TenantId::generate(),
+            url: crate::domain::target::WebhookUrl::trusted(
+                "https://example.com/hook".parse().expect("a URL"),
+            ),
+            events: Default::default(),
+            identities: None,
+            description: String::new(),
+            ordered: false,
+            rate_limit: None,
+            dialect: crate::domain::dialect::SignatureDialect::standard_webhooks(),
+            active: true,
+            disabled_reason: None,
+            created_at: at("2026-12-06T12:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn a_backlog_is_capped_only_past_the_cap() {
+        let now = at("2026-12-06T12:30:20Z");
+        let (at_cap, past_cap) = (webhook(), webhook());
+        let oldest = crate::id::DeliveryId::floor(at("2026-12-06T12:30:00Z"));
+        let readings = Readings {
+            appends: Vec::new(),
+            attempts: Vec::new(),
+            per_webhook: Vec::new(),
+            backlogs: vec![
+                Backlog {
+                    webhook: at_cap.id,
+                    pending: u64::from(PENDING_CAP),
+                    oldest: Some(oldest),
+                },
+                Backlog {
+                    webhook: past_cap.id,
+                    pending: u64::from(PENDING_CAP) + 1,
+                    oldest: Some(oldest),
+                },
+            ],
+            failures: Vec::new(),
+        };
+        let stats = readings.report(Window::default(), now, vec![at_cap, past_cap]);
+        let [exact, more] = &stats.webhooks[..] else {
+            panic!("two webhooks")
+        };
+        assert_eq!(
+            (exact.backlog.pending, exact.backlog.capped),
+            (1_000, false)
+        );
+        assert_eq!((more.backlog.pending, more.backlog.capped), (1_000, true));
+        assert_eq!(more.backlog.oldest_at, Some(at("2026-12-06T12:30:00Z")));
+        assert_eq!(more.backlog.oldest_age_seconds, Some(20.0));
+        assert!(more.latency_ms.is_none() && more.success_rate.is_none());
     }
 
     #[test]

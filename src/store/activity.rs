@@ -1,6 +1,8 @@
 //! The store's contract for activity by the minute: the counts each process adds, and what
 //! `GET /v1/stats` reads back with how far behind each webhook is.
 
+use std::ops::RangeInclusive;
+
 use async_trait::async_trait;
 
 use super::StoreResult;
@@ -43,7 +45,7 @@ pub struct AttemptCount {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backlog {
     pub webhook: WebhookId,
-    /// Pending deliveries, counted up to the cap asked for.
+    /// Pending deliveries, counted up to one more than the cap asked for.
     pub pending: u64,
     /// The oldest pending delivery.
     pub oldest: Option<DeliveryId>,
@@ -54,25 +56,25 @@ pub trait ActivityStore: Send + Sync {
     /// Adds counts to those already stored (other processes add theirs too), and keeps
     /// each webhook's latest failure.
     async fn add_activity(&self, batch: &ActivityBatch) -> StoreResult<()>;
-    /// A tenant's appends per minute, from `from` on.
+    /// A tenant's appends per minute, in `minutes`.
     async fn append_minutes(
         &self,
         tenant: TenantId,
-        from: Minute,
+        minutes: RangeInclusive<Minute>,
     ) -> StoreResult<Vec<(Minute, u64)>>;
-    /// A tenant's attempts per minute and kind, all its webhooks together, from `from` on.
+    /// A tenant's attempts per minute and kind, all its webhooks together, in `minutes`.
     async fn attempt_minutes(
         &self,
         tenant: TenantId,
-        from: Minute,
+        minutes: RangeInclusive<Minute>,
     ) -> StoreResult<Vec<(Minute, AttemptKind, u64)>>;
-    /// These webhooks' attempts by kind and latency bucket, from `from` on.
+    /// These webhooks' attempts by kind and latency bucket, in `minutes`.
     async fn webhook_attempts(
         &self,
         webhooks: &[WebhookId],
-        from: Minute,
+        minutes: RangeInclusive<Minute>,
     ) -> StoreResult<Vec<(WebhookId, AttemptKind, i16, u64)>>;
-    /// These webhooks' backlogs, each counted up to `cap` pending deliveries.
+    /// These webhooks' backlogs, each counted up to `cap` + 1 pending deliveries.
     async fn backlogs(&self, webhooks: &[WebhookId], cap: u32) -> StoreResult<Vec<Backlog>>;
     /// These webhooks' latest failed attempts.
     async fn last_failures(

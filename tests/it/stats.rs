@@ -49,6 +49,10 @@ async fn appends_and_attempts_are_counted_and_each_webhook_shows_its_health() {
             &json!({ "url": failing.url, "description": "flaky" }),
         )
         .await;
+    // Nobody listens on the discard port: no answer, so no latency.
+    let dead = app
+        .create_webhook(&tenant.key, &json!({ "url": "http://127.0.0.1:9/hook" }))
+        .await;
 
     let before = stats(&app, &tenant.key, "").await;
     assert_eq!(before["totals"]["appended"], 0);
@@ -59,7 +63,7 @@ async fn appends_and_attempts_are_counted_and_each_webhook_shows_its_health() {
     app.append_ok(&tenant.key, "alice", &email_sent(1)).await;
     let batch = json!({ "events": [no_reply(2), no_reply(3)] });
     app.append_ok(&tenant.key, "alice", &batch).await;
-    app.recorded(6).await;
+    app.recorded(9).await;
 
     let stats = stats(&app, &tenant.key, "?window=1h").await;
     assert_eq!(stats["window"], "1h");
@@ -69,12 +73,12 @@ async fn appends_and_attempts_are_counted_and_each_webhook_shows_its_health() {
     let totals = &stats["totals"];
     assert_eq!(totals["appended"], 3);
     assert_eq!(totals["delivered"], 3);
-    assert_eq!(totals["retrying"], 3);
+    assert_eq!(totals["retrying"], 6);
     assert_eq!(totals["failed"], 0);
-    assert_eq!(totals["successRate"], 0.5);
+    assert!((totals["successRate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(summed(&stats, "appended"), 3);
     assert_eq!(summed(&stats, "delivered"), 3);
-    assert_eq!(summed(&stats, "retrying"), 3);
+    assert_eq!(summed(&stats, "retrying"), 6);
 
     let good = health(&stats, &good);
     assert_eq!(good["delivered"], 3);
@@ -101,6 +105,21 @@ async fn appends_and_attempts_are_counted_and_each_webhook_shows_its_health() {
     assert_eq!(failure["statusCode"], 500);
     assert_eq!(failure["responseBody"], "boom");
     assert!(failure["deliveryId"].as_str().unwrap().starts_with("dlv_"));
+    assert!(
+        bad_health["latencyMs"]["p50"].is_u64(),
+        "a 500 is an answer"
+    );
+
+    let dead = health(&stats, &dead);
+    assert_eq!(dead["retrying"], 3);
+    assert_eq!(dead["latencyMs"], Value::Null, "no answer, no latency");
+    assert_eq!(dead["lastFailure"]["statusCode"], Value::Null);
+    assert!(
+        dead["lastFailure"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect")
+    );
     app.stop().await;
     db.drop().await;
 }

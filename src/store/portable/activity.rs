@@ -77,22 +77,25 @@ macro_rules! activity_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
+                tx.commit()
+                    .await
+                    .map_err($crate::store::StoreError::after_sending)?;
                 Ok(())
             }
 
             async fn append_minutes(
                 &self,
                 tenant: $crate::id::TenantId,
-                from: $crate::domain::activity::Minute,
+                minutes: ::std::ops::RangeInclusive<$crate::domain::activity::Minute>,
             ) -> $crate::store::StoreResult<Vec<($crate::domain::activity::Minute, u64)>> {
                 use $crate::store::rows::activity::AppendMinuteRow;
                 let rows: Vec<AppendMinuteRow> = ::sqlx::query_as(
                     "SELECT minute, events FROM append_minutes
-                     WHERE tenant_id = $1 AND minute >= $2 ORDER BY minute",
+                     WHERE tenant_id = $1 AND minute BETWEEN $2 AND $3 ORDER BY minute",
                 )
                 .bind(tenant.as_uuid())
-                .bind(from.0)
+                .bind(minutes.start().0)
+                .bind(minutes.end().0)
                 .fetch_all(self.reader())
                 .await?;
                 Ok(rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?)
@@ -101,7 +104,7 @@ macro_rules! activity_store {
             async fn attempt_minutes(
                 &self,
                 tenant: $crate::id::TenantId,
-                from: $crate::domain::activity::Minute,
+                minutes: ::std::ops::RangeInclusive<$crate::domain::activity::Minute>,
             ) -> $crate::store::StoreResult<
                 Vec<(
                     $crate::domain::activity::Minute,
@@ -113,11 +116,12 @@ macro_rules! activity_store {
                 let rows: Vec<AttemptMinuteRow> = ::sqlx::query_as(
                     "SELECT m.minute, m.outcome, CAST(SUM(m.attempts) AS bigint) AS attempts
                      FROM attempt_minutes m JOIN webhooks w ON w.id = m.webhook_id
-                     WHERE w.tenant_id = $1 AND m.minute >= $2
+                     WHERE w.tenant_id = $1 AND m.minute BETWEEN $2 AND $3
                      GROUP BY m.minute, m.outcome ORDER BY m.minute",
                 )
                 .bind(tenant.as_uuid())
-                .bind(from.0)
+                .bind(minutes.start().0)
+                .bind(minutes.end().0)
                 .fetch_all(self.reader())
                 .await?;
                 Ok(rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?)
@@ -126,7 +130,7 @@ macro_rules! activity_store {
             async fn webhook_attempts(
                 &self,
                 webhooks: &[$crate::id::WebhookId],
-                from: $crate::domain::activity::Minute,
+                minutes: ::std::ops::RangeInclusive<$crate::domain::activity::Minute>,
             ) -> $crate::store::StoreResult<
                 Vec<(
                     $crate::id::WebhookId,
@@ -141,9 +145,13 @@ macro_rules! activity_store {
                 }
                 let mut query = ::sqlx::QueryBuilder::new(
                     "SELECT webhook_id, outcome, bucket, CAST(SUM(attempts) AS bigint) AS attempts
-                     FROM attempt_minutes WHERE minute >= ",
+                     FROM attempt_minutes WHERE minute BETWEEN ",
                 );
-                query.push_bind(from.0).push(" AND webhook_id IN (");
+                query
+                    .push_bind(minutes.start().0)
+                    .push(" AND ")
+                    .push_bind(minutes.end().0)
+                    .push(" AND webhook_id IN (");
                 let mut ids = query.separated(", ");
                 for webhook in webhooks {
                     ids.push_bind(webhook.as_uuid());
@@ -163,13 +171,14 @@ macro_rules! activity_store {
                 if webhooks.is_empty() {
                     return Ok(Vec::new());
                 }
-                // Both read the pending deliveries' own index, and the count stops at `cap`.
+                // Both read the pending deliveries' own index; the count stops one past `cap`,
+                // which is enough to tell that there are more.
                 let mut query = ::sqlx::QueryBuilder::new(
                     "SELECT w.id AS webhook_id,
                             (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries d
                                  WHERE d.webhook_id = w.id AND d.status = 'pending' LIMIT ",
                 );
-                query.push_bind(i64::from(cap)).push(
+                query.push_bind(i64::from(cap) + 1).push(
                     ") p) AS pending,
                             (SELECT d.id FROM deliveries d
                                  WHERE d.webhook_id = w.id AND d.status = 'pending'
