@@ -416,14 +416,15 @@ async fn a_redacted_event_keeps_its_place_and_its_pending_deliveries_send_the_to
     db.drop().await;
 }
 
-/// What `/metrics` says the sweep removed so far.
-async fn removed_so_far(api: &ApiClient) -> u64 {
-    let metrics = api.get("", "/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("seqhook_events_removed_total "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
+/// The events a sweep step removed, from a process's JSON log line; 0 for any other line.
+fn swept(line: &str) -> u64 {
+    let Ok(entry) = serde_json::from_str::<Value>(line) else {
+        return 0;
+    };
+    if entry["fields"]["message"] != "sweep step" {
+        return 0;
+    }
+    entry["fields"]["events"].as_u64().unwrap_or(0)
 }
 
 #[tokio::test]
@@ -433,6 +434,9 @@ async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishe
     let env = [
         ("SEQHOOK_RETENTION", "forever"),
         ("SEQHOOK_SWEEP_INTERVAL", "50ms"),
+        // Each sweep step is logged as JSON: the test awaits them.
+        ("RUST_LOG", "info,seqhook::retention=debug"),
+        ("SEQHOOK_LOG_FORMAT", "json"),
     ];
     let mut first = ServerProcess::spawn(&db.url, &env).await;
     let api = TestApp::client_for(first.port);
@@ -446,19 +450,18 @@ async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishe
     let set = api.set_retention(&tenant, &json!("1s")).await;
     assert_eq!(set.status(), StatusCode::OK);
     // Killed as soon as the sweep is seen removing: a step takes milliseconds and is
-    // followed by a rest four times as long, so most of the log is still there. The sweep
-    // runs in another process, whose metrics are the only witness of it: polled.
-    let removed_at_kill = loop {
-        let removed = removed_so_far(&api).await;
-        if removed > 0 {
-            break removed;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    // followed by a rest four times as long, so most of the log is still there.
+    first.logged(|line| swept(line) > 0).await;
     first.child.kill().await.unwrap();
+    let removed_at_kill: u64 = first
+        .remaining_stderr()
+        .await
+        .iter()
+        .map(|line| swept(line))
+        .sum();
     assert!(removed_at_kill < EVENTS, "killed half-way");
 
-    let second = ServerProcess::spawn(&db.url, &env).await;
+    let mut second = ServerProcess::spawn(&db.url, &env).await;
     let api = TestApp::client_for(second.port);
     // Whatever committed before the kill is whole: the log runs unbroken from its earliest
     // seq, and the events before it are gone.
@@ -484,14 +487,15 @@ async fn a_sweep_killed_half_way_leaves_a_whole_log_and_the_next_process_finishe
         }
         break;
     }
-    // The next process finishes the sweep, as its identity's page shows: polled, as above.
+    // The next process finishes the sweep, as its identity's page shows after one of its
+    // steps.
     let finished = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let shown = identity(&api, &tenant.key, "alice").await;
             if shown["earliestSeq"] == EVENTS + 1 {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            second.logged(|line| swept(line) > 0).await;
         }
     })
     .await;

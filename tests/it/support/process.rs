@@ -4,8 +4,11 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use std::time::Duration;
+
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr};
+use tokio::sync::mpsc;
 
 use super::ADMIN_TOKEN;
 
@@ -15,6 +18,8 @@ pub struct ServerProcess {
     /// Reads the process's stderr from the moment it serves, so a process that logs a lot
     /// never blocks on a full pipe; ends when the process exits.
     stderr: tokio::task::JoinHandle<Vec<String>>,
+    /// The same lines as they come, for a test to await one.
+    lines: mpsc::UnboundedReceiver<String>,
 }
 
 impl ServerProcess {
@@ -37,6 +42,13 @@ impl ServerProcess {
     }
 
     async fn start(mut command: tokio::process::Command) -> Self {
+        let chosen_filter = command
+            .as_std()
+            .get_envs()
+            .any(|(name, _)| name == "RUST_LOG");
+        if !chosen_filter {
+            command.env("RUST_LOG", "info");
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,7 +58,6 @@ impl ServerProcess {
             .arg("serve")
             .env("SEQHOOK_LISTEN", format!("127.0.0.1:{port}"))
             .env("SEQHOOK_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -58,11 +69,29 @@ impl ServerProcess {
                 break;
             }
         }
+        let (sender, lines) = mpsc::unbounded_channel();
         Self {
             child,
             port,
-            stderr: tokio::spawn(collect(stderr)),
+            stderr: tokio::spawn(collect(stderr, sender)),
+            lines,
         }
+    }
+
+    /// Waits for the next line the process logs that `wanted` accepts, and answers it:
+    /// what another process does is awaited in its own words, not polled for.
+    pub async fn logged(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let next = async {
+            while let Some(line) = self.lines.recv().await {
+                if wanted(&line) {
+                    return line;
+                }
+            }
+            panic!("the process exited before logging the line awaited");
+        };
+        tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect("the line awaited is logged within 60 s")
     }
 
     /// What the process wrote to stderr after it started serving, once it has exited.
@@ -71,9 +100,14 @@ impl ServerProcess {
     }
 }
 
-async fn collect(mut stderr: Lines<BufReader<ChildStderr>>) -> Vec<String> {
+async fn collect(
+    mut stderr: Lines<BufReader<ChildStderr>>,
+    sender: mpsc::UnboundedSender<String>,
+) -> Vec<String> {
     let mut lines = Vec::new();
     while let Ok(Some(line)) = stderr.next_line().await {
+        // Nobody awaiting lines is no reason to stop reading them.
+        let _ = sender.send(line.clone());
         lines.push(line);
     }
     lines
